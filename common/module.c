@@ -1,0 +1,355 @@
+/*
+ * module.c: reqscope._core, the only place where Python callers meet the C engines.
+ *
+ * It parses arguments, turns the engines' C results into Python objects and back, and keeps
+ * the hook entry points (sql_begin, sql_end, sql_fetch) to one test when no scope is active:
+ * they return None, or call straight through, before looking at anything else. Those entry
+ * points never raise for the profiled program's sake: a statement reqscope cannot record is
+ * counted as dropped and the program goes on.
+ */
+#include "reqscope.h"
+
+#include "callsite.h"
+#include "clock.h"
+#include "fingerprint.h"
+#include "params.h"
+#include "queries.h"
+#include "report.h"
+
+static int
+is_idle(void)
+{
+    return atomic_load_explicit(&rs_active_scopes, memory_order_relaxed) == 0;
+}
+
+/* Fingerprints a str or bytes argument; returns 0, or -1 with an exception set. */
+static int
+fingerprint_argument(PyObject *sql, rs_fingerprint *fp)
+{
+    const char *text;
+    Py_ssize_t length;
+    if (PyUnicode_Check(sql)) {
+        text = PyUnicode_AsUTF8AndSize(sql, &length);
+        if (text == NULL) {
+            return -1;
+        }
+    }
+    else if (PyBytes_Check(sql)) {
+        text = PyBytes_AS_STRING(sql);
+        length = PyBytes_GET_SIZE(sql);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "fingerprint() needs str or bytes, not %.100s",
+                     Py_TYPE(sql)->tp_name);
+        return -1;
+    }
+    if (rs_fp_normalize(text, (size_t)length, fp) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+fp_text(const rs_fingerprint *fp)
+{
+    return PyUnicode_DecodeUTF8(fp->text, (Py_ssize_t)fp->length, "surrogateescape");
+}
+
+PyDoc_STRVAR(fingerprint_doc,
+             "fingerprint(sql) -> (id, text)\n\nThe 64-bit id and normalized text of a SQL "
+             "statement: literals and placeholders become ?, lists collapse, comments vanish.");
+
+static PyObject *
+fingerprint(PyObject *module, PyObject *sql)
+{
+    rs_fingerprint fp;
+    if (fingerprint_argument(sql, &fp) < 0) {
+        return NULL;
+    }
+    PyObject *text = fp_text(&fp);
+    PyObject *result = text ? Py_BuildValue("(KN)", (unsigned long long)fp.id, text) : NULL;
+    rs_fp_release(&fp);
+    return result;
+}
+
+static const char *
+kind_name(rs_stmt_kind kind)
+{
+    static const char *names[] = {"other", "read", "write", "transaction"};
+    return names[kind];
+}
+
+PyDoc_STRVAR(fingerprint_info_doc,
+             "fingerprint_info(sql) -> dict\n\nid, text, kind (read/write/transaction/other), "
+             "truncated, has_list and list_arity of a statement.");
+
+static PyObject *
+fingerprint_info(PyObject *module, PyObject *sql)
+{
+    rs_fingerprint fp;
+    if (fingerprint_argument(sql, &fp) < 0) {
+        return NULL;
+    }
+    PyObject *text = fp_text(&fp);
+    PyObject *result =
+        text ? Py_BuildValue("{s:K,s:N,s:s,s:O,s:O,s:I}", "id", (unsigned long long)fp.id, "text",
+                             text, "kind", kind_name(fp.kind), "truncated",
+                             (fp.flags & RS_FP_TRUNCATED) ? Py_True : Py_False, "has_list",
+                             (fp.flags & RS_FP_HAS_LIST) ? Py_True : Py_False, "list_arity",
+                             (unsigned int)fp.list_arity)
+             : NULL;
+    rs_fp_release(&fp);
+    return result;
+}
+
+PyDoc_STRVAR(sql_begin_doc,
+             "sql_begin(conn, cursor, alias, sql, params, flags) -> token or None\n\nStarts "
+             "timing a statement in the current scope. None when no scope records it.");
+
+static PyObject *
+sql_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (is_idle()) {
+        Py_RETURN_NONE;
+    }
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "sql_begin takes 6 arguments");
+        return NULL;
+    }
+    rs_scope *scope = rs_scope_current();
+    if (scope == NULL) {
+        Py_RETURN_NONE;
+    }
+    int slot = -1;
+    if (scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL) {
+        long flags = PyLong_AsLong(args[5]);
+        if (flags == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            flags = 0;
+        }
+        slot = rs_sql_begin(scope, (uintptr_t)args[0], (uintptr_t)args[1], args[2], args[3],
+                            args[4], (int)flags);
+    }
+    Py_DECREF(scope);
+    if (slot < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLong(slot);
+}
+
+PyDoc_STRVAR(sql_end_doc,
+             "sql_end(token, rowcount, failed) -> fingerprint id or None\n\nStops timing and "
+             "records the statement; returns its fingerprint id when it should be EXPLAINed.");
+
+static PyObject *
+sql_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "sql_end takes 3 arguments");
+        return NULL;
+    }
+    if (args[0] == Py_None) {
+        Py_RETURN_NONE;
+    }
+    rs_scope *scope = rs_scope_current();
+    if (scope == NULL) {
+        Py_RETURN_NONE;
+    }
+    long slot = PyLong_AsLong(args[0]);
+    long long rowcount = args[1] == Py_None ? -1 : PyLong_AsLongLong(args[1]);
+    int failed = PyObject_IsTrue(args[2]);
+    PyErr_Clear();
+    uint64_t fingerprint = 0;
+    int explain = 0;
+    if (rs_sql_slot_valid(scope, (int)slot)) {
+        explain = rs_sql_end(scope, (int)slot, rowcount, failed > 0, &fingerprint);
+    }
+    Py_DECREF(scope);
+    if (!explain) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLongLong(fingerprint);
+}
+
+/* Rows in a fetch result: a list's length, 1 for one row, 0 for None. */
+static int64_t
+fetched_rows(PyObject *result)
+{
+    if (result == Py_None) {
+        return 0;
+    }
+    if (PyList_Check(result)) {
+        return PyList_GET_SIZE(result);
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(sql_fetch_doc,
+             "sql_fetch(method, cursor, *args) -> method(cursor, *args)\n\nCalls a fetch method "
+             "and charges its time and rows to the statement last run on the cursor.");
+
+static PyObject *
+sql_fetch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "sql_fetch(method, cursor, *args)");
+        return NULL;
+    }
+    if (is_idle()) {
+        return PyObject_Vectorcall(args[0], args + 1, (size_t)(nargs - 1), NULL);
+    }
+    uint64_t start = rs_now_ns();
+    PyObject *result = PyObject_Vectorcall(args[0], args + 1, (size_t)(nargs - 1), NULL);
+    uint64_t duration = rs_now_ns() - start;
+    if (result != NULL) {
+        rs_scope *scope = rs_scope_current();
+        if (scope != NULL && scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL) {
+            rs_sql_fetched(scope, (uintptr_t)args[1], duration, fetched_rows(result));
+        }
+        Py_XDECREF(scope);
+    }
+    return result;
+}
+
+PyDoc_STRVAR(sql_explained_doc,
+             "sql_explained(fingerprint, text)\n\nAttaches EXPLAIN output to a fingerprint of "
+             "the current scope and its enclosing scopes.");
+
+static PyObject *
+sql_explained(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned long long fingerprint;
+    if (nargs != 2 || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "sql_explained(fingerprint: int, text: str)");
+        return NULL;
+    }
+    fingerprint = PyLong_AsUnsignedLongLong(args[0]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    rs_scope *scope = rs_scope_current();
+    if (scope != NULL) {
+        rs_sql_set_explain(scope, fingerprint, args[1]);
+        Py_DECREF(scope);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(is_active_doc, "is_active() -> bool\n\nWhether any scope is active in the process.");
+
+static PyObject *
+is_active(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(!is_idle());
+}
+
+PyDoc_STRVAR(current_scope_doc, "current_scope() -> Scope or None\n\nThe scope of this context.");
+
+static PyObject *
+current_scope(PyObject *module, PyObject *unused)
+{
+    rs_scope *scope = rs_scope_current();
+    return scope ? (PyObject *)scope : Py_NewRef(Py_None);
+}
+
+PyDoc_STRVAR(thread_scope_doc,
+             "thread_scope() -> Scope or None\n\nThe scope entered last on this thread (the "
+             "C thread-local the native components read).");
+
+static PyObject *
+thread_scope(PyObject *module, PyObject *unused)
+{
+    return Py_NewRef(rs_thread_scope ? (PyObject *)rs_thread_scope : Py_None);
+}
+
+PyDoc_STRVAR(register_lazy_loader_doc,
+             "register_lazy_loader(code, labeler)\n\nNames the relation an N+1 loads when "
+             "`code` (a lazy-loading function) is on the stack: labeler(self) -> str.");
+
+static PyObject *
+register_lazy_loader(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "register_lazy_loader(code, labeler)");
+        return NULL;
+    }
+    if (rs_callsite_register_lazy_loader(args[0], args[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(render_console_doc,
+             "render_console(report, color) -> str\n\nThe console summary of a report dict.");
+
+static PyObject *
+render_console(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "render_console(report: dict, color: bool)");
+        return NULL;
+    }
+    int color = PyObject_IsTrue(args[1]);
+    if (color < 0) {
+        return NULL;
+    }
+    return rs_render_console(args[0], color);
+}
+
+static PyMethodDef module_methods[] = {
+    {"fingerprint", fingerprint, METH_O, fingerprint_doc},
+    {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
+    {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},
+    {"sql_end", (PyCFunction)(void (*)(void))sql_end, METH_FASTCALL, sql_end_doc},
+    {"sql_fetch", (PyCFunction)(void (*)(void))sql_fetch, METH_FASTCALL, sql_fetch_doc},
+    {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL,
+     sql_explained_doc},
+    {"is_active", is_active, METH_NOARGS, is_active_doc},
+    {"current_scope", current_scope, METH_NOARGS, current_scope_doc},
+    {"thread_scope", thread_scope, METH_NOARGS, thread_scope_doc},
+    {"register_lazy_loader", (PyCFunction)(void (*)(void))register_lazy_loader, METH_FASTCALL,
+     register_lazy_loader_doc},
+    {"render_console", (PyCFunction)(void (*)(void))render_console, METH_FASTCALL,
+     render_console_doc},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "reqscope._core",
+    .m_doc = "reqscope's C core: scopes, SQL recording, fingerprints and reports.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+#ifdef Py_GIL_DISABLED
+    PyErr_SetString(PyExc_ImportError,
+                    "reqscope does not support free-threaded CPython builds yet");
+    return NULL;
+#endif
+    if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (rs_scope_var == NULL) {
+        rs_scope_var = PyContextVar_New("reqscope.scope", NULL);
+    }
+    if (rs_scope_var == NULL || PyModule_AddObjectRef(module, "scope_var", rs_scope_var) < 0 ||
+        PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||
+        PyModule_AddIntConstant(module, "SQL_MANY", RS_SQL_MANY) < 0 ||
+        PyModule_AddIntConstant(module, "SQL_SCRIPT", RS_SQL_SCRIPT) < 0 ||
+        PyModule_AddIntConstant(module, "SQL_CONN_SCOPED", RS_SQL_CONN_SCOPED) < 0 ||
+        PyModule_AddIntConstant(module, "FP_MAX_INPUT", RS_FP_MAX_INPUT) < 0 ||
+        PyModule_AddIntConstant(module, "REPORT_VERSION", RS_REPORT_VERSION) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,56 @@
+/*
+ * rawalloc.h: reqscope's own memory.
+ *
+ * Every table that a hook touches lives in memory from the C library allocator, never from
+ * PyMem or PyObject_Malloc: the memory tracer hooks those domains, and a hook that allocated
+ * through them would re-enter itself. Keeping all of reqscope's bookkeeping on one allocator
+ * also keeps it out of the figures it reports. The functions have malloc's contract: NULL on
+ * failure, and the caller turns a failure into a sticky "dropped" counter rather than an error.
+ */
+#ifndef RS_RAWALLOC_H
+#define RS_RAWALLOC_H
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline void *
+rs_raw_malloc(size_t size)
+{
+    return malloc(size ? size : 1);
+}
+
+static inline void *
+rs_raw_calloc(size_t count, size_t size)
+{
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+static inline void *
+rs_raw_realloc(void *ptr, size_t size)
+{
+    return realloc(ptr, size ? size : 1);
+}
+
+static inline void
+rs_raw_free(void *ptr)
+{
+    free(ptr);
+}
+
+/* Returns a NUL-terminated copy of the first `length` bytes of `text`, or NULL. */
+static inline char *
+rs_raw_strndup(const char *text, size_t length)
+{
+    char *copy = (char *)rs_raw_malloc(length + 1);
+    if (copy != NULL) {
+        memcpy(copy, text, length);
+        copy[length] = '\0';
+    }
+    return copy;
+}
+
+/* uthash allocates through these, so its tables are raw memory too. */
+#define uthash_malloc(size) rs_raw_malloc(size)
+#define uthash_free(ptr, size) rs_raw_free(ptr)
+
+#endif /* RS_RAWALLOC_H */

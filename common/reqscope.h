@@ -1,0 +1,74 @@
+/*
+ * reqscope.h: what every component shares: the scope, its options, and the lookup of the
+ * current scope.
+ *
+ * A scope is one profiled unit of work. Sync code finds its scope through a C thread-local,
+ * asyncio code through a ContextVar (each task runs in its own context, so interleaved requests
+ * on one loop never see each other's scope). The SQL hooks run with the GIL held and read the
+ * ContextVar, which is right for both; the thread-local is what native threads without a Python
+ * context (the sampler) will read. When no scope is entered anywhere in the process,
+ * rs_active_scopes is zero and every hook returns after that one test.
+ */
+#ifndef RS_REQSCOPE_H
+#define RS_REQSCOPE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct rs_sql_state;
+
+typedef struct {
+    int sql;                 /* Record SQL statements. */
+    int show_params;         /* Keep a repr of each fingerprint's first parameters. */
+    int explain;             /* EXPLAIN slow reads once per fingerprint. */
+    int explain_analyze;     /* Use EXPLAIN ANALYZE (always rolled back). */
+    double slow_ms;          /* A statement at least this long is slow. */
+    double slow_share;       /* ... or at least this share of the scope's wall time, */
+    double slow_min_ms;      /* ... and at least this long. */
+    long n_plus_one_min;     /* Executions from one call site that make an N+1. */
+    PyObject *exclude_paths; /* Tuple of str: path prefixes that are never a call site. */
+} rs_scope_options;
+
+typedef enum { RS_SCOPE_NEW = 0, RS_SCOPE_ACTIVE, RS_SCOPE_DONE } rs_scope_state;
+
+typedef struct rs_scope {
+    PyObject_HEAD
+    uint64_t id;                 /* Process-unique, increasing. */
+    PyObject *name;              /* str. */
+    PyObject *request;           /* dict set by a middleware, or None. */
+    double started_at;           /* Wall clock at entry, seconds since the epoch. */
+    uint64_t start_ns, end_ns;   /* Monotonic clock at entry and exit. */
+    uint64_t cpu_start_ns;       /* Entering thread's CPU clock at entry. */
+    uint64_t cpu_ns;             /* CPU time of the entering thread inside the scope. */
+    rs_scope_state state;
+    struct rs_scope *parent;     /* The scope that was current at entry (strong), or NULL. */
+    struct rs_scope *thread_previous; /* The thread-local's value before entry (borrowed). */
+    PyObject *context_token;     /* Token from ContextVar.set, for reset at exit. */
+    rs_scope_options options;
+    struct rs_sql_state *sql;    /* Per-scope SQL tables; NULL when SQL is off. */
+    PyObject *report;            /* The report dict, built once after exit. */
+} rs_scope;
+
+extern PyTypeObject rs_ScopeType;
+
+/* Scopes entered and not yet exited, process-wide. Read without the GIL by hooks. */
+extern atomic_long rs_active_scopes;
+
+/* The ContextVar holding the current scope (set by module init). */
+extern PyObject *rs_scope_var;
+
+/* The scope entered last on this thread and not yet exited, or NULL. */
+extern __thread rs_scope *rs_thread_scope;
+
+/*
+ * Returns the current scope as a new reference, or NULL when none is active. Never raises:
+ * a failing ContextVar read counts as no scope. The caller holds the GIL.
+ */
+rs_scope *rs_scope_current(void);
+
+/* The scope's wall time in ms so far (until exit, then at exit). */
+double rs_scope_wall_ms(const rs_scope *scope);
+
+#endif /* RS_REQSCOPE_H */

@@ -1,0 +1,308 @@
+/*
+ * scope.c: the Scope type, one profiled unit of work.
+ *
+ * Entering a scope makes it current twice over: in the ContextVar (what asyncio tasks and the
+ * SQL hooks read) and in a C thread-local (what native threads such as the sampler read).
+ * Exiting restores both. The enclosing scope at entry becomes the parent, and events are
+ * recorded in a scope and every active ancestor, so an outer request scope sees what an inner
+ * block scope saw. The report is built once, in C, after exit; the tables are then released.
+ */
+#include "reqscope.h"
+
+#include "clock.h"
+#include "queries.h"
+#include "report.h"
+
+atomic_long rs_active_scopes;
+PyObject *rs_scope_var;
+__thread rs_scope *rs_thread_scope;
+
+/* The next scope id. Protected by the GIL. */
+static uint64_t next_scope_id = 1;
+
+rs_scope *
+rs_scope_current(void)
+{
+    PyObject *value = NULL;
+    if (rs_scope_var == NULL || PyContextVar_Get(rs_scope_var, NULL, &value) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (value != NULL && Py_TYPE(value) != &rs_ScopeType) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return (rs_scope *)value;
+}
+
+double
+rs_scope_wall_ms(const rs_scope *scope)
+{
+    uint64_t end = scope->state == RS_SCOPE_DONE ? scope->end_ns : rs_now_ns();
+    return scope->start_ns ? (double)(end - scope->start_ns) / 1e6 : 0.0;
+}
+
+static int
+scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"name", "sql", "show_params", "explain", "explain_analyze",
+                               "slow_ms", "slow_share", "slow_min_ms", "n_plus_one_min",
+                               "exclude_paths", NULL};
+    PyObject *name = Py_None, *exclude_paths = NULL;
+    rs_scope_options options = {1, 0, 1, 0, 100.0, 0.2, 10.0, 3, NULL};
+
+    if (self->state != RS_SCOPE_NEW || self->name != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$ppppdddlO!", keywords, &name,
+                                     &options.sql, &options.show_params, &options.explain,
+                                     &options.explain_analyze, &options.slow_ms,
+                                     &options.slow_share, &options.slow_min_ms,
+                                     &options.n_plus_one_min, &PyTuple_Type, &exclude_paths)) {
+        return -1;
+    }
+    if (name != Py_None && !PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "Scope name must be a str or None");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; exclude_paths && i < PyTuple_GET_SIZE(exclude_paths); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(exclude_paths, i))) {
+            PyErr_SetString(PyExc_TypeError, "exclude_paths must be a tuple of str");
+            return -1;
+        }
+    }
+    if (options.slow_ms < 0 || options.slow_min_ms < 0 || options.slow_share < 0 ||
+        options.slow_share > 1 || options.n_plus_one_min < 2) {
+        PyErr_SetString(PyExc_ValueError, "slow_ms and slow_min_ms must be >= 0, slow_share "
+                                          "within [0, 1], n_plus_one_min >= 2");
+        return -1;
+    }
+    options.exclude_paths = exclude_paths ? Py_NewRef(exclude_paths) : PyTuple_New(0);
+    if (options.exclude_paths == NULL) {
+        return -1;
+    }
+    self->name = name == Py_None ? PyUnicode_FromString("scope") : Py_NewRef(name);
+    if (self->name == NULL) {
+        return -1;
+    }
+    self->request = Py_NewRef(Py_None);
+    self->options = options;
+    self->id = next_scope_id++;
+    return 0;
+}
+
+static PyObject *
+scope_enter(rs_scope *self, PyObject *unused)
+{
+    if (self->name == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Scope was not initialised");
+        return NULL;
+    }
+    if (self->state != RS_SCOPE_NEW) {
+        PyErr_SetString(PyExc_RuntimeError, "a scope can be entered only once");
+        return NULL;
+    }
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_RuntimeError, "reqscope does not support sub-interpreters yet");
+        return NULL;
+    }
+    if (self->options.sql) {
+        self->sql = rs_sql_state_new();
+        if (self->sql == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    self->parent = rs_scope_current();
+    self->context_token = PyContextVar_Set(rs_scope_var, (PyObject *)self);
+    if (self->context_token == NULL) {
+        Py_CLEAR(self->parent);
+        return NULL;
+    }
+    self->thread_previous = rs_thread_scope;
+    rs_thread_scope = self;
+    self->state = RS_SCOPE_ACTIVE;
+    atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
+    self->started_at = rs_wall_seconds();
+    self->cpu_start_ns = rs_thread_cpu_ns();
+    self->start_ns = rs_now_ns();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+scope_exit(rs_scope *self, PyObject *unused)
+{
+    if (self->state != RS_SCOPE_ACTIVE) {
+        PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
+        return NULL;
+    }
+    self->end_ns = rs_now_ns();
+    self->cpu_ns = rs_thread_cpu_ns() - self->cpu_start_ns;
+    self->state = RS_SCOPE_DONE;
+    atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
+    if (rs_thread_scope == self) {
+        rs_thread_scope = self->thread_previous;
+    }
+    /* Reset fails when exit runs in another context than entry (a scope handed to another
+     * task); the entry context then keeps its value until it ends, which is harmless because
+     * a done scope records nothing. */
+    if (PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
+        PyErr_Clear();
+    }
+    Py_CLEAR(self->context_token);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+scope_report(rs_scope *self, PyObject *unused)
+{
+    if (self->report != NULL) {
+        return Py_NewRef(self->report);
+    }
+    if (self->state == RS_SCOPE_NEW) {
+        PyErr_SetString(PyExc_RuntimeError, "the scope has not run yet");
+        return NULL;
+    }
+    PyObject *report = rs_report_build(self);
+    if (report == NULL || self->state != RS_SCOPE_DONE) {
+        return report;
+    }
+    self->report = Py_NewRef(report);
+    rs_sql_state_free(self->sql);
+    self->sql = NULL;
+    Py_CLEAR(self->parent);
+    return report;
+}
+
+static int
+scope_traverse(rs_scope *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->name);
+    Py_VISIT(self->request);
+    Py_VISIT(self->parent);
+    Py_VISIT(self->context_token);
+    Py_VISIT(self->options.exclude_paths);
+    Py_VISIT(self->report);
+    return 0;
+}
+
+static int
+scope_clear(rs_scope *self)
+{
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->request);
+    Py_CLEAR(self->parent);
+    Py_CLEAR(self->context_token);
+    Py_CLEAR(self->options.exclude_paths);
+    Py_CLEAR(self->report);
+    return 0;
+}
+
+static void
+scope_dealloc(rs_scope *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->state == RS_SCOPE_ACTIVE) {
+        atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
+        if (rs_thread_scope == self) {
+            rs_thread_scope = self->thread_previous;
+        }
+    }
+    scope_clear(self);
+    rs_sql_state_free(self->sql);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+scope_get_wall_ms(rs_scope *self, void *closure)
+{
+    return PyFloat_FromDouble(rs_scope_wall_ms(self));
+}
+
+static PyObject *
+scope_get_active(rs_scope *self, void *closure)
+{
+    return PyBool_FromLong(self->state == RS_SCOPE_ACTIVE);
+}
+
+static PyObject *
+scope_get_request(rs_scope *self, void *closure)
+{
+    return Py_NewRef(self->request ? self->request : Py_None);
+}
+
+static int
+scope_set_request(rs_scope *self, PyObject *value, void *closure)
+{
+    if (value == NULL || (value != Py_None && !PyDict_Check(value))) {
+        PyErr_SetString(PyExc_TypeError, "Scope.request must be a dict or None");
+        return -1;
+    }
+    if (self->report != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the report is already built");
+        return -1;
+    }
+    Py_XSETREF(self->request, Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *
+scope_get_name(rs_scope *self, void *closure)
+{
+    return Py_NewRef(self->name ? self->name : Py_None);
+}
+
+static int
+scope_set_name(rs_scope *self, PyObject *value, void *closure)
+{
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "Scope.name must be a str");
+        return -1;
+    }
+    Py_XSETREF(self->name, Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *
+scope_get_explain_analyze(rs_scope *self, void *closure)
+{
+    return PyBool_FromLong(self->options.explain_analyze);
+}
+
+static PyObject *
+scope_get_id(rs_scope *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->id);
+}
+
+static PyMethodDef scope_methods[] = {
+    {"_enter", (PyCFunction)scope_enter, METH_NOARGS, "Make this scope current."},
+    {"_exit", (PyCFunction)scope_exit, METH_NOARGS, "Stop this scope and restore the previous."},
+    {"_report", (PyCFunction)scope_report, METH_NOARGS, "The report dict (built once)."},
+    {NULL},
+};
+
+static PyGetSetDef scope_getset[] = {
+    {"id", (getter)scope_get_id, NULL, "Process-unique id.", NULL},
+    {"name", (getter)scope_get_name, (setter)scope_set_name, "Route or task name.", NULL},
+    {"request", (getter)scope_get_request, (setter)scope_set_request, "Request info.", NULL},
+    {"wall_ms", (getter)scope_get_wall_ms, NULL, "Wall time so far, in ms.", NULL},
+    {"active", (getter)scope_get_active, NULL, "Whether the scope is entered.", NULL},
+    {"explain_analyze", (getter)scope_get_explain_analyze, NULL, "EXPLAIN ANALYZE on.", NULL},
+    {NULL},
+};
+
+PyTypeObject rs_ScopeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "reqscope._core.Scope",
+    .tp_basicsize = sizeof(rs_scope),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One profiled unit of work; use reqscope.profile() rather than this type.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)scope_init,
+    .tp_dealloc = (destructor)scope_dealloc,
+    .tp_traverse = (traverseproc)scope_traverse,
+    .tp_clear = (inquiry)scope_clear,
+    .tp_methods = scope_methods,
+    .tp_getset = scope_getset,
+};

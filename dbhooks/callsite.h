@@ -1,0 +1,56 @@
+/*
+ * callsite.h: where a statement came from, captured cheaply and resolved late.
+ *
+ * Capture walks the interpreter's frame chain and keeps (code object, instruction offset) pairs,
+ * innermost first; it never creates frame objects and never calls Python. Resolution to
+ * file:line:function happens only when a report is built, against the configured path prefixes
+ * that are never a call site (stdlib, site-packages, reqscope).
+ */
+#ifndef RS_CALLSITE_H
+#define RS_CALLSITE_H
+
+#include "reqscope.h"
+
+/* Frames kept per call site. An ORM stack from a view down to the driver is 15 to 30 frames;
+ * past 64 the user's frame is rarely what we would miss, and walking costs ~2 ns a frame. */
+#define RS_CALLSITE_MAX_DEPTH 64
+
+/* Lazy-loader code objects that can be registered (Django and SQLAlchemy need four). */
+#define RS_CALLSITE_MAX_LAZY_LOADERS 16
+
+typedef struct {
+    PyCodeObject *code; /* Borrowed while captured; strong once interned in a scope. */
+    int instruction;    /* Byte offset of the executing instruction. */
+} rs_frame_ref;
+
+typedef struct {
+    uint64_t hash;                              /* Of the pairs; identifies the stack. */
+    int depth;                                  /* Pairs filled. */
+    rs_frame_ref frames[RS_CALLSITE_MAX_DEPTH]; /* Innermost first. */
+    const void *frame_addresses[RS_CALLSITE_MAX_DEPTH]; /* For nesting checks only. */
+    PyObject *lazy_owner;   /* "self" of a registered lazy-loader frame, borrowed, or NULL. */
+    PyObject *lazy_labeler; /* Its labeler, borrowed, or NULL. */
+} rs_callsite_capture;
+
+/* Captures the calling thread's Python stack into `out`. Holds the GIL; cannot fail. */
+void rs_callsite_capture_stack(rs_callsite_capture *out);
+
+/* The innermost frame running on this thread (the hook's caller), for nesting checks. */
+const void *rs_callsite_current_frame(void);
+
+/*
+ * Registers `code` as a lazy-loader frame: when a statement runs below it, its first local is
+ * kept, and at report time `labeler(first_local)` names the relation ("app.Book.author").
+ * Returns 0, or -1 with an exception set when the registry is full or the arguments are wrong.
+ */
+int rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler);
+
+/*
+ * Resolves `frames` to the innermost frame whose file starts with none of `exclude_paths`
+ * (a tuple of str); when every frame is excluded, the innermost one. Sets new references to
+ * the file name and function name, and the line. Returns 0, or -1 with an exception set.
+ */
+int rs_callsite_resolve(const rs_frame_ref *frames, int depth, PyObject *exclude_paths,
+                        PyObject **file, int *line, PyObject **function);
+
+#endif /* RS_CALLSITE_H */

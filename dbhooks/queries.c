@@ -1,0 +1,548 @@
+/*
+ * queries.c: per-scope SQL recording (see queries.h).
+ *
+ * The hot path is rs_sql_begin + rs_sql_end. Begin does the expensive, untimed work: the
+ * fingerprint of the text, the keyed digest of the parameters and the call-site capture, then
+ * reads the clock last. End reads the clock first, then updates counters and three key sets:
+ * distinct parameters per fingerprint, distinct parameters per (fingerprint, call site) for the
+ * N+1 detector, and (fingerprint, parameters, alias, write epoch) for duplicates: a write on an
+ * alias starts a new epoch, so a read repeated after a write is not a duplicate. Nothing here
+ * calls Python except the repr of parameters when show_params is on, and nothing allocates
+ * through PyMem; tables live in raw memory and stop growing at their caps.
+ */
+#include "queries.h"
+
+#include "clock.h"
+#include "params.h"
+#include "rawalloc.h"
+
+static inline uint64_t
+combine(uint64_t hash, uint64_t value)
+{
+    hash ^= value + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2);
+    return hash * 0xff51afd7ed558ccdull;
+}
+
+rs_sql_state *
+rs_sql_state_new(void)
+{
+    rs_sql_state *state = (rs_sql_state *)rs_raw_calloc(1, sizeof(rs_sql_state));
+    if (state == NULL) {
+        return NULL;
+    }
+    rs_keyset_init(&state->params_seen, RS_SQL_MAX_KEYS);
+    rs_keyset_init(&state->site_params_seen, RS_SQL_MAX_KEYS);
+    rs_keyset_init(&state->executions_seen, RS_SQL_MAX_KEYS);
+    return state;
+}
+
+static void
+release_inflight(rs_sql_inflight *slot)
+{
+    rs_fp_release(&slot->fingerprint);
+    Py_CLEAR(slot->params_repr);
+    slot->in_use = 0;
+}
+
+void
+rs_sql_state_free(rs_sql_state *state)
+{
+    if (state == NULL) {
+        return;
+    }
+    for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
+        if (state->inflight[i].in_use) {
+            release_inflight(&state->inflight[i]);
+        }
+    }
+    rs_sql_site_use *use, *next_use;
+    HASH_ITER(hh, state->site_uses, use, next_use) {
+        HASH_DEL(state->site_uses, use);
+        rs_raw_free(use);
+    }
+    rs_sql_query *query, *next_query;
+    HASH_ITER(hh, state->queries, query, next_query) {
+        HASH_DEL(state->queries, query);
+        rs_raw_free(query->text);
+        Py_XDECREF(query->explain);
+        Py_XDECREF(query->params_repr);
+        rs_raw_free(query);
+    }
+    rs_sql_callsite *callsite, *next_callsite;
+    HASH_ITER(hh, state->callsites, callsite, next_callsite) {
+        HASH_DEL(state->callsites, callsite);
+        for (int i = 0; i < callsite->depth; i++) {
+            Py_DECREF(callsite->frames[i].code);
+        }
+        Py_XDECREF(callsite->lazy_owner);
+        Py_XDECREF(callsite->lazy_labeler);
+        Py_XDECREF(callsite->file);
+        Py_XDECREF(callsite->function);
+        rs_raw_free(callsite->frames);
+        rs_raw_free(callsite);
+    }
+    rs_keyset_free(&state->params_seen);
+    rs_keyset_free(&state->site_params_seen);
+    rs_keyset_free(&state->executions_seen);
+    rs_raw_free(state);
+}
+
+/* Finds or adds the call site of `frames` in `state`. Returns NULL when the table is full or
+ * memory ran out (counted). New entries take references to the code objects. */
+static rs_sql_callsite *
+intern_callsite(rs_sql_state *state, uint64_t hash, const rs_frame_ref *frames, int depth,
+                PyObject *lazy_owner, PyObject *lazy_labeler)
+{
+    rs_sql_callsite *callsite;
+    HASH_FIND(hh, state->callsites, &hash, sizeof(hash), callsite);
+    if (callsite != NULL) {
+        return callsite;
+    }
+    if (state->callsite_count >= RS_SQL_MAX_CALLSITES) {
+        state->dropped.callsites++;
+        return NULL;
+    }
+    callsite = (rs_sql_callsite *)rs_raw_calloc(1, sizeof(*callsite));
+    rs_frame_ref *copy = (rs_frame_ref *)rs_raw_malloc(sizeof(rs_frame_ref) * (size_t)depth);
+    if (callsite == NULL || copy == NULL) {
+        rs_raw_free(callsite);
+        rs_raw_free(copy);
+        state->dropped.memory++;
+        return NULL;
+    }
+    for (int i = 0; i < depth; i++) {
+        copy[i] = frames[i];
+        Py_INCREF(copy[i].code);
+    }
+    callsite->hash = hash;
+    callsite->depth = depth;
+    callsite->frames = copy;
+    callsite->lazy_owner = Py_XNewRef(lazy_owner);
+    callsite->lazy_labeler = Py_XNewRef(lazy_labeler);
+    HASH_ADD(hh, state->callsites, hash, sizeof(callsite->hash), callsite);
+    state->callsite_count++;
+    return callsite;
+}
+
+/* Finds or adds the query of `fp`. Returns NULL when full or out of memory (counted). */
+static rs_sql_query *
+intern_query(rs_sql_state *state, const rs_fingerprint *fp)
+{
+    rs_sql_query *query;
+    HASH_FIND(hh, state->queries, &fp->id, sizeof(fp->id), query);
+    if (query != NULL) {
+        return query;
+    }
+    if (state->query_count >= RS_SQL_MAX_QUERIES) {
+        state->dropped.queries++;
+        return NULL;
+    }
+    query = (rs_sql_query *)rs_raw_calloc(1, sizeof(*query));
+    char *text = rs_raw_strndup(fp->text, fp->length);
+    if (query == NULL || text == NULL) {
+        rs_raw_free(query);
+        rs_raw_free(text);
+        state->dropped.memory++;
+        return NULL;
+    }
+    query->fingerprint = fp->id;
+    query->text = text;
+    query->kind = fp->kind;
+    query->fp_flags = fp->flags;
+    HASH_ADD(hh, state->queries, fingerprint, sizeof(query->fingerprint), query);
+    state->query_count++;
+    return query;
+}
+
+static rs_sql_site_use *
+intern_site_use(rs_sql_state *state, rs_sql_query *query, rs_sql_callsite *callsite)
+{
+    uint64_t key = combine(query->fingerprint, callsite->hash);
+    rs_sql_site_use *use;
+    HASH_FIND(hh, state->site_uses, &key, sizeof(key), use);
+    if (use != NULL) {
+        return use;
+    }
+    if (state->site_use_count >= RS_SQL_MAX_SITE_USES) {
+        state->dropped.callsites++;
+        return NULL;
+    }
+    use = (rs_sql_site_use *)rs_raw_calloc(1, sizeof(*use));
+    if (use == NULL) {
+        state->dropped.memory++;
+        return NULL;
+    }
+    use->key = key;
+    use->query = query;
+    use->callsite = callsite;
+    HASH_ADD(hh, state->site_uses, key, sizeof(use->key), use);
+    state->site_use_count++;
+    return use;
+}
+
+/* The write epoch of an alias; a write bumps it. Returns a pointer, or NULL when full. */
+static uint64_t *
+alias_epoch(rs_sql_state *state, uint64_t alias_hash)
+{
+    for (int i = 0; i < state->alias_count; i++) {
+        if (state->aliases[i].alias_hash == alias_hash) {
+            return &state->aliases[i].write_epoch;
+        }
+    }
+    if (state->alias_count == RS_SQL_MAX_ALIASES) {
+        state->dropped.aliases++;
+        return NULL;
+    }
+    state->aliases[state->alias_count].alias_hash = alias_hash;
+    state->aliases[state->alias_count].write_epoch = 0;
+    return &state->aliases[state->alias_count++].write_epoch;
+}
+
+/*
+ * Points `*text` at the UTF-8 bytes of `sql` (str or bytes). ASCII str and bytes are used in
+ * place; other str are encoded into `*owned` (raw memory, caller frees). Returns 0, or -1 when
+ * `sql` is of another type or memory ran out.
+ */
+static int
+sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
+{
+    *owned = NULL;
+    if (PyBytes_Check(sql)) {
+        *text = PyBytes_AS_STRING(sql);
+        *length = (size_t)PyBytes_GET_SIZE(sql);
+        return 0;
+    }
+    if (!PyUnicode_Check(sql)) {
+        return -1;
+    }
+    if (PyUnicode_IS_ASCII(sql)) {
+        *text = (const char *)PyUnicode_DATA(sql);
+        *length = (size_t)PyUnicode_GET_LENGTH(sql);
+        return 0;
+    }
+    Py_ssize_t count = PyUnicode_GET_LENGTH(sql);
+    int kind = PyUnicode_KIND(sql);
+    const void *data = PyUnicode_DATA(sql);
+    char *buffer = (char *)rs_raw_malloc((size_t)count * 4 + 1);
+    size_t used = 0; /* Bytes written to buffer. */
+    if (buffer == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_UCS4 point = PyUnicode_READ(kind, data, i);
+        if (point < 0x80) {
+            buffer[used++] = (char)point;
+        }
+        else if (point < 0x800) {
+            buffer[used++] = (char)(0xc0 | (point >> 6));
+            buffer[used++] = (char)(0x80 | (point & 0x3f));
+        }
+        else if (point < 0x10000) {
+            buffer[used++] = (char)(0xe0 | (point >> 12));
+            buffer[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
+            buffer[used++] = (char)(0x80 | (point & 0x3f));
+        }
+        else {
+            buffer[used++] = (char)(0xf0 | (point >> 18));
+            buffer[used++] = (char)(0x80 | ((point >> 12) & 0x3f));
+            buffer[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
+            buffer[used++] = (char)(0x80 | (point & 0x3f));
+        }
+    }
+    *text = buffer;
+    *length = used;
+    *owned = buffer;
+    return 0;
+}
+
+/* Whether a statement already in flight on `conn_key` encloses the one being begun: an
+ * event-style layer's statement covers its connection; a wrapper's covers the frames below
+ * its own. */
+static int
+is_nested(const rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture)
+{
+    for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
+        const rs_sql_inflight *slot = &state->inflight[i];
+        if (!slot->in_use || slot->conn_key != conn_key) {
+            continue;
+        }
+        if (slot->frame == NULL) {
+            return 1;
+        }
+        for (int depth = 0; depth < capture->depth; depth++) {
+            if (capture->frame_addresses[depth] == slot->frame) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+params_repr(PyObject *params)
+{
+    PyObject *repr = PyObject_Repr(params);
+    if (repr == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyUnicode_GET_LENGTH(repr) > RS_SQL_PARAMS_REPR_MAX) {
+        PyObject *cut = PyUnicode_Substring(repr, 0, RS_SQL_PARAMS_REPR_MAX);
+        Py_DECREF(repr);
+        if (cut == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        repr = PyUnicode_FromFormat("%U...", cut);
+        Py_DECREF(cut);
+        if (repr == NULL) {
+            PyErr_Clear();
+        }
+    }
+    return repr;
+}
+
+int
+rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject *alias,
+             PyObject *sql, PyObject *params, int flags)
+{
+    rs_sql_state *state = scope->sql;
+    rs_callsite_capture capture;
+
+    rs_callsite_capture_stack(&capture);
+    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture)) {
+        return -1;
+    }
+    int slot_index = -1;
+    for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
+        if (!state->inflight[i].in_use) {
+            slot_index = i;
+            break;
+        }
+    }
+    if (slot_index < 0) {
+        state->dropped.inflight++;
+        return -1;
+    }
+    rs_sql_inflight *slot = &state->inflight[slot_index];
+    const char *text;
+    size_t length;
+    char *owned;
+    if (sql_text(sql, &text, &length, &owned) < 0) {
+        state->dropped.memory++;
+        return -1;
+    }
+    int failed = rs_fp_normalize(text, length, &slot->fingerprint);
+    rs_raw_free(owned);
+    if (failed) {
+        state->dropped.memory++;
+        return -1;
+    }
+    slot->callsite = intern_callsite(state, capture.hash, capture.frames, capture.depth,
+                                     capture.lazy_owner, capture.lazy_labeler);
+    slot->params_digest = rs_params_digest(params == Py_None ? NULL : params, flags & RS_SQL_MANY);
+    if (alias != NULL && PyUnicode_Check(alias) && PyUnicode_IS_ASCII(alias)) {
+        slot->alias_hash = rs_params_hash_bytes(PyUnicode_DATA(alias),
+                                                (size_t)PyUnicode_GET_LENGTH(alias));
+    }
+    else {
+        slot->alias_hash = 0;
+    }
+    slot->params_repr = NULL;
+    if (scope->options.show_params && params != NULL && params != Py_None &&
+        (!(flags & RS_SQL_MANY) || PyList_Check(params) || PyTuple_Check(params))) {
+        slot->params_repr = params_repr(params);
+    }
+    slot->flags = flags;
+    slot->conn_key = conn_key;
+    slot->cursor_key = cursor_key;
+    slot->frame = (flags & RS_SQL_CONN_SCOPED) ? NULL : rs_callsite_current_frame();
+    slot->in_use = 1;
+    state->inflight_count++;
+    slot->start_ns = rs_now_ns();
+    return slot_index;
+}
+
+int
+rs_sql_slot_valid(const rs_scope *scope, int slot)
+{
+    return scope->sql != NULL && slot >= 0 && slot < RS_SQL_MAX_INFLIGHT &&
+           scope->sql->inflight[slot].in_use;
+}
+
+/* Records one finished execution of `slot` (begun in `origin`) into `scope`'s tables. Returns 1
+ * when this is a read that should be explained. */
+static int
+record(rs_scope *scope, const rs_sql_state *origin, const rs_sql_inflight *slot,
+       uint64_t duration_ns, int64_t rowcount, int failed)
+{
+    rs_sql_state *state = scope->sql;
+    const rs_fingerprint *fp = &slot->fingerprint;
+    rs_sql_query *query = intern_query(state, fp);
+
+    state->count++;
+    state->time_ns += duration_ns;
+    state->errors += failed != 0;
+    if (query == NULL) {
+        return 0;
+    }
+    query->count++;
+    query->time_ns += duration_ns;
+    query->errors += failed != 0;
+    if (duration_ns > query->max_ns) {
+        query->max_ns = duration_ns;
+    }
+    if (rowcount > 0) {
+        query->rows += (uint64_t)rowcount;
+    }
+    if (query->params_repr == NULL && slot->params_repr != NULL) {
+        query->params_repr = Py_NewRef(slot->params_repr);
+    }
+
+    rs_sql_callsite *callsite = slot->callsite;
+    if (callsite != NULL && state != origin) {
+        callsite = intern_callsite(state, callsite->hash, callsite->frames, callsite->depth,
+                                   callsite->lazy_owner, callsite->lazy_labeler);
+    }
+    rs_sql_site_use *use = callsite ? intern_site_use(state, query, callsite) : NULL;
+    if (use != NULL) {
+        use->count++;
+        use->time_ns += duration_ns;
+    }
+    int slot_recent = state->recent_next;
+    state->recent[slot_recent].cursor_key = slot->cursor_key;
+    state->recent[slot_recent].query = query;
+    state->recent[slot_recent].use = use;
+    state->recent_next = (slot_recent + 1) % RS_SQL_RECENT_CURSORS;
+
+    uint64_t *epoch = alias_epoch(state, slot->alias_hash);
+    if (fp->kind != RS_STMT_READ) {
+        if (fp->kind != RS_STMT_TRANSACTION && epoch != NULL) {
+            (*epoch)++;
+        }
+        return 0;
+    }
+
+    uint64_t params_key = combine(fp->id, slot->params_digest);
+    rs_keyset_result seen = rs_keyset_add(&state->params_seen, params_key);
+    query->distinct_params += seen == RS_KEYSET_ADDED;
+    state->dropped.params += seen == RS_KEYSET_FULL;
+    if (use != NULL) {
+        seen = rs_keyset_add(&state->site_params_seen, combine(params_key, callsite->hash));
+        use->distinct_params += seen == RS_KEYSET_ADDED;
+        state->dropped.params += seen == RS_KEYSET_FULL;
+    }
+    if (epoch != NULL && !failed && !(slot->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
+        uint64_t execution = combine(combine(params_key, slot->alias_hash), *epoch);
+        seen = rs_keyset_add(&state->executions_seen, execution);
+        if (seen == RS_KEYSET_PRESENT) {
+            query->duplicates++;
+            state->duplicates++;
+        }
+        state->dropped.params += seen == RS_KEYSET_FULL;
+    }
+
+    double duration_ms = (double)duration_ns / 1e6;
+    double candidate_ms = scope->options.slow_ms < scope->options.slow_min_ms
+                              ? scope->options.slow_ms
+                              : scope->options.slow_min_ms;
+    if (duration_ms < candidate_ms || failed) {
+        return 0;
+    }
+    if (state->slow_count < RS_SQL_MAX_SLOW) {
+        rs_sql_slow *entry = &state->slow[state->slow_count++];
+        entry->query = query;
+        entry->callsite = callsite;
+        entry->duration_ns = duration_ns;
+    }
+    else {
+        state->dropped.slow++;
+    }
+    if (!scope->options.explain || query->explain_requested ||
+        (slot->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
+        return 0;
+    }
+    query->explain_requested = 1;
+    return 1;
+}
+
+int
+rs_sql_end(rs_scope *scope, int slot_index, int64_t rowcount, int failed, uint64_t *fingerprint)
+{
+    uint64_t end_ns = rs_now_ns();
+    rs_sql_state *origin = scope->sql;
+    rs_sql_inflight *slot = &origin->inflight[slot_index];
+    uint64_t duration_ns = end_ns > slot->start_ns ? end_ns - slot->start_ns : 0;
+
+    int explain = record(scope, origin, slot, duration_ns, rowcount, failed);
+    for (rs_scope *outer = scope->parent; outer != NULL; outer = outer->parent) {
+        if (outer->state == RS_SCOPE_ACTIVE && outer->sql != NULL) {
+            record(outer, origin, slot, duration_ns, rowcount, failed);
+        }
+    }
+    *fingerprint = slot->fingerprint.id;
+    release_inflight(slot);
+    origin->inflight_count--;
+    return explain;
+}
+
+/* Charges one fetch to the statement last run on `cursor_key` in one scope's tables. */
+static void
+charge_fetch(rs_sql_state *state, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows)
+{
+    for (int i = 0; i < RS_SQL_RECENT_CURSORS; i++) {
+        int index = (state->recent_next + RS_SQL_RECENT_CURSORS - 1 - i) % RS_SQL_RECENT_CURSORS;
+        if (state->recent[index].cursor_key != cursor_key || state->recent[index].query == NULL) {
+            continue;
+        }
+        rs_sql_query *query = state->recent[index].query;
+        query->time_ns += duration_ns;
+        query->rows += rows > 0 ? (uint64_t)rows : 0;
+        state->time_ns += duration_ns;
+        if (state->recent[index].use != NULL) {
+            state->recent[index].use->time_ns += duration_ns;
+        }
+        return;
+    }
+}
+
+void
+rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows)
+{
+    for (rs_scope *each = scope; each != NULL; each = each->parent) {
+        if (each->state == RS_SCOPE_ACTIVE && each->sql != NULL) {
+            charge_fetch(each->sql, cursor_key, duration_ns, rows);
+        }
+    }
+}
+
+void
+rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text)
+{
+    for (rs_scope *each = scope; each != NULL; each = each->parent) {
+        if (each->sql == NULL) {
+            continue;
+        }
+        rs_sql_query *query;
+        HASH_FIND(hh, each->sql->queries, &fingerprint, sizeof(fingerprint), query);
+        if (query != NULL && query->explain == NULL) {
+            query->explain = Py_NewRef(text);
+        }
+    }
+}
+
+int
+rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths)
+{
+    rs_sql_callsite *callsite, *next;
+    HASH_ITER(hh, state->callsites, callsite, next) {
+        if (callsite->file != NULL) {
+            continue;
+        }
+        if (rs_callsite_resolve(callsite->frames, callsite->depth, exclude_paths,
+                                &callsite->file, &callsite->line, &callsite->function) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}

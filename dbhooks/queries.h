@@ -1,0 +1,152 @@
+/*
+ * queries.h: the per-scope SQL tables and the statement life cycle.
+ *
+ * A statement is begun (fingerprint, parameter digest and call site computed, then the clock
+ * started), ended (clock stopped, the execution recorded into its scope and every active
+ * enclosing scope), and may later be charged the time its cursor spends fetching. Everything is
+ * protected by the GIL: the hooks that call in here run in Python threads holding it.
+ */
+#ifndef RS_QUERIES_H
+#define RS_QUERIES_H
+
+#include "rawalloc.h" /* Before uthash.h: its tables use raw memory. */
+#include <uthash.h>
+
+#include "callsite.h"
+#include "fingerprint.h"
+#include "keyset.h"
+#include "reqscope.h"
+
+/* Flags a hook passes to rs_sql_begin. */
+#define RS_SQL_MANY 0x1        /* executemany: params is a sequence of parameter sets. */
+#define RS_SQL_SCRIPT 0x2      /* executescript: several statements in one text. */
+#define RS_SQL_CONN_SCOPED 0x4 /* An event-style layer (SQLAlchemy): the statement covers its
+                                  connection until it ends, whatever the Python stack. */
+
+/* Caps, each with a drop counter in the report. A request with more distinct statements than
+ * RS_SQL_MAX_QUERIES is a report nobody reads; the sets bound memory at ~16 bytes a key. */
+#define RS_SQL_MAX_QUERIES 4096
+#define RS_SQL_MAX_CALLSITES 4096
+#define RS_SQL_MAX_SITE_USES 8192
+#define RS_SQL_MAX_KEYS (1u << 20)
+#define RS_SQL_MAX_SLOW 256      /* Slow-statement log, like Redis' slowlog. */
+#define RS_SQL_MAX_INFLIGHT 32   /* Statements begun and not ended at once in one scope. */
+#define RS_SQL_MAX_ALIASES 64    /* Connections aliases tracked for writes. */
+#define RS_SQL_RECENT_CURSORS 8  /* Cursors whose fetches are charged to their statement. */
+#define RS_SQL_PARAMS_REPR_MAX 200
+
+typedef struct rs_sql_callsite {
+    uint64_t hash;
+    int depth;
+    rs_frame_ref *frames;   /* Strong references to the code objects, innermost first. */
+    PyObject *lazy_owner;   /* Strong, or NULL. */
+    PyObject *lazy_labeler; /* Strong, or NULL. */
+    PyObject *file;         /* Resolved at report time (strong), or NULL before. */
+    PyObject *function;     /* Resolved at report time (strong), or NULL before. */
+    int line;
+    UT_hash_handle hh;
+} rs_sql_callsite;
+
+typedef struct rs_sql_query {
+    uint64_t fingerprint;
+    char *text;           /* Normalized text (raw memory). */
+    rs_stmt_kind kind;
+    unsigned fp_flags;    /* RS_FP_* of the first execution. */
+    uint64_t count, time_ns, max_ns, rows, errors;
+    uint64_t distinct_params, duplicates;
+    int explain_requested;
+    PyObject *explain;     /* str, or NULL. */
+    PyObject *params_repr; /* str of the first parameters when show_params, or NULL. */
+    UT_hash_handle hh;
+} rs_sql_query;
+
+/* One (fingerprint, call site stack) pair: the unit the N+1 detector looks at. */
+typedef struct rs_sql_site_use {
+    uint64_t key;
+    rs_sql_query *query;
+    rs_sql_callsite *callsite;
+    uint64_t count, time_ns, distinct_params;
+    UT_hash_handle hh;
+} rs_sql_site_use;
+
+typedef struct {
+    rs_sql_query *query;
+    rs_sql_callsite *callsite;
+    uint64_t duration_ns;
+} rs_sql_slow;
+
+typedef struct {
+    int in_use;
+    int flags;
+    uintptr_t conn_key, cursor_key; /* Identities only, never dereferenced. */
+    const void *frame;              /* The hook's frame; NULL when connection-scoped. */
+    rs_fingerprint fingerprint;     /* Owned. */
+    uint64_t params_digest, alias_hash;
+    rs_sql_callsite *callsite;      /* Interned in this scope. */
+    PyObject *params_repr;          /* Strong, or NULL. */
+    uint64_t start_ns;
+} rs_sql_inflight;
+
+typedef struct rs_sql_state {
+    rs_sql_query *queries;        /* By fingerprint. */
+    rs_sql_callsite *callsites;   /* By stack hash. */
+    rs_sql_site_use *site_uses;   /* By (fingerprint, stack) hash. */
+    unsigned query_count, callsite_count, site_use_count;
+    rs_keyset params_seen;        /* (fingerprint, digest): distinct parameters. */
+    rs_keyset site_params_seen;   /* (fingerprint, stack, digest). */
+    rs_keyset executions_seen;    /* (fingerprint, digest, alias, write epoch): duplicates. */
+    struct {
+        uint64_t alias_hash, write_epoch;
+    } aliases[RS_SQL_MAX_ALIASES];
+    int alias_count;
+    rs_sql_slow slow[RS_SQL_MAX_SLOW];
+    int slow_count;
+    rs_sql_inflight inflight[RS_SQL_MAX_INFLIGHT];
+    int inflight_count;
+    struct {
+        uintptr_t cursor_key;
+        rs_sql_query *query;
+        rs_sql_site_use *use;
+    } recent[RS_SQL_RECENT_CURSORS];
+    int recent_next;
+    uint64_t count, time_ns, duplicates, errors;
+    struct {
+        uint64_t queries, callsites, params, slow, inflight, aliases, memory;
+    } dropped;
+} rs_sql_state;
+
+/* A new, empty state in raw memory, or NULL when out of memory. */
+rs_sql_state *rs_sql_state_new(void);
+
+/* Frees `state` and releases its references. Holds the GIL. */
+void rs_sql_state_free(rs_sql_state *state);
+
+/*
+ * Begins a statement in `scope` (active, with SQL on). Returns the in-flight slot, or -1 when
+ * the statement is not recorded: another layer is already recording it on this connection
+ * (counts once), or the slots or memory ran out (counted as dropped). Never raises.
+ */
+int rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject *alias,
+                 PyObject *sql, PyObject *params, int flags);
+
+/*
+ * Ends the statement in `slot` and records it in `scope` and its active ancestors. Returns 1
+ * when the caller should EXPLAIN it (a read slow enough, first time in this scope), else 0.
+ * `fingerprint` receives its id. Never raises.
+ */
+int rs_sql_end(rs_scope *scope, int slot, int64_t rowcount, int failed, uint64_t *fingerprint);
+
+/* Charges `duration_ns` and `rows` fetched from `cursor_key` to its last statement. */
+void rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows);
+
+/* Attaches EXPLAIN output to a fingerprint of `scope` and its ancestors. */
+void rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text);
+
+/* Resolves every call site of `state` against `exclude_paths`. Returns 0, or -1 with an
+ * exception set. Report time only. */
+int rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths);
+
+/* Whether `scope` has a statement in `slot` (used to validate tokens). */
+int rs_sql_slot_valid(const rs_scope *scope, int slot);
+
+#endif /* RS_QUERIES_H */

@@ -1,0 +1,49 @@
+/*
+ * build.c: the report dict of a scope (DESIGN.md, "Report dict").
+ *
+ * Built once, after the scope exits (or as a snapshot of a running scope), so every cost of
+ * naming things (resolving call sites to file:line, labelling relations) is paid here and
+ * never in a hook. The "dropped" section carries every table's overflow counter: a report that
+ * lost events says so.
+ */
+#include "report.h"
+
+static PyObject *
+request_info(rs_scope *scope)
+{
+    if (scope->request == NULL || scope->request == Py_None) {
+        Py_RETURN_NONE;
+    }
+    return PyDict_Copy(scope->request);
+}
+
+PyObject *
+rs_report_build(rs_scope *scope)
+{
+    PyObject *report = PyDict_New();
+    PyObject *dropped = PyDict_New();
+    if (report == NULL || dropped == NULL) {
+        goto fail;
+    }
+    if (rs_dict_put(report, "version", PyLong_FromLong(RS_REPORT_VERSION)) < 0 ||
+        rs_dict_put(report, "id", PyLong_FromUnsignedLongLong(scope->id)) < 0 ||
+        PyDict_SetItemString(report, "name", scope->name) < 0 ||
+        rs_dict_put(report, "started_at", PyFloat_FromDouble(scope->started_at)) < 0 ||
+        rs_dict_put(report, "wall_ms", PyFloat_FromDouble(rs_scope_wall_ms(scope))) < 0 ||
+        rs_dict_put(report, "cpu_ms", PyFloat_FromDouble((double)scope->cpu_ns / 1e6)) < 0 ||
+        rs_dict_put(report, "request", request_info(scope)) < 0) {
+        goto fail;
+    }
+    if (scope->sql != NULL && rs_dict_put(report, "sql", rs_report_sql(scope, dropped)) < 0) {
+        goto fail;
+    }
+    if (rs_dict_put(report, "dropped", dropped) < 0) {
+        dropped = NULL;
+        goto fail;
+    }
+    return report;
+fail:
+    Py_XDECREF(report);
+    Py_XDECREF(dropped);
+    return NULL;
+}

@@ -1,0 +1,23 @@
+"""reqscope: why was this request slow or fat? SQL, CPU and memory, per request, in one report.
+
+    import reqscope
+    reqscope.install()                     # hook the database drivers and ORMs present
+    with reqscope.profile(name="job") as scope:
+        ...
+    print(scope.report.render("console"))
+"""
+
+from . import _core
+from ._config import ConfigError, configure
+from ._profile import Scope, profile
+from ._report import Report
+from .hooks import install, uninstall
+
+__all__ = ["ConfigError", "Report", "Scope", "configure", "fingerprint", "install", "profile",
+           "uninstall"]
+__version__ = "0.1.0"
+
+
+def fingerprint(sql):
+    """The (64-bit id, normalized text) of a SQL statement; see DESIGN.md."""
+    return _core.fingerprint(sql)

@@ -1,0 +1,138 @@
+"""Settings: defaults, environment variables and their validation.
+
+Every setting has a default, can be given to ``reqscope.profile()`` or ``reqscope.configure()``,
+and most can be set from the environment (``REQSCOPE_<NAME>``). A bad value raises
+``ConfigError`` naming the setting, the value and what is allowed; reqscope never guesses.
+"""
+
+import os
+import site
+import sysconfig
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A reqscope setting has a value it cannot use."""
+
+
+def _default_exclude_paths() -> tuple[str, ...]:
+    """Path prefixes that are never a call site: the stdlib, site-packages and reqscope."""
+    paths = {str(Path(__file__).resolve().parent) + os.sep}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            paths.add(str(Path(path).resolve()) + os.sep)
+            paths.add(path + os.sep)
+    for path in site.getsitepackages() + [site.getusersitepackages()]:
+        paths.add(path + os.sep)
+    paths.add("<frozen ")
+    return tuple(sorted(paths))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a scope records and how it judges what it saw."""
+
+    sql: bool = True
+    show_params: bool = False
+    explain: bool = True
+    explain_analyze: bool = False
+    slow_ms: float = 100.0
+    slow_share: float = 0.2
+    slow_min_ms: float = 10.0
+    n_plus_one_min: int = 3
+    exclude_paths: tuple[str, ...] = field(default_factory=_default_exclude_paths)
+    extra_exclude_paths: tuple[str, ...] = ()
+
+    def validate(self) -> "Settings":
+        for name in ("sql", "show_params", "explain", "explain_analyze"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        for name in ("slow_ms", "slow_min_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{name} must be a number of milliseconds >= 0, not {value!r}")
+        if not isinstance(self.slow_share, (int, float)) or not 0 <= self.slow_share <= 1:
+            raise ConfigError(f"slow_share must be within [0, 1], not {self.slow_share!r}")
+        if (
+            isinstance(self.n_plus_one_min, bool)
+            or not isinstance(self.n_plus_one_min, int)
+            or self.n_plus_one_min < 2
+        ):
+            raise ConfigError(f"n_plus_one_min must be an int >= 2, not {self.n_plus_one_min!r}")
+        for name in ("exclude_paths", "extra_exclude_paths"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(p, str) for p in value):
+                raise ConfigError(f"{name} must be a tuple of path prefixes (str), not {value!r}")
+        return self
+
+    def scope_arguments(self) -> dict:
+        """Keyword arguments for ``_core.Scope``."""
+        return {
+            "sql": self.sql,
+            "show_params": self.show_params,
+            "explain": self.explain,
+            "explain_analyze": self.explain_analyze,
+            "slow_ms": float(self.slow_ms),
+            "slow_share": float(self.slow_share),
+            "slow_min_ms": float(self.slow_min_ms),
+            "n_plus_one_min": self.n_plus_one_min,
+            "exclude_paths": self.exclude_paths + self.extra_exclude_paths,
+        }
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+def _from_environment(environ) -> dict:
+    """Settings given as REQSCOPE_* variables, converted and checked."""
+    values = {}
+    for setting in fields(Settings):
+        raw = environ.get("REQSCOPE_" + setting.name.upper())
+        if raw is None:
+            continue
+        name = "REQSCOPE_" + setting.name.upper()
+        if setting.type is bool or setting.type == "bool":
+            if raw.strip().lower() not in _BOOLEANS:
+                raise ConfigError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+            values[setting.name] = _BOOLEANS[raw.strip().lower()]
+        elif setting.name.endswith("paths"):
+            values[setting.name] = tuple(p for p in raw.split(os.pathsep) if p)
+        else:
+            try:
+                values[setting.name] = (int if setting.name == "n_plus_one_min" else float)(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    return values
+
+
+_settings = None
+
+
+def current() -> Settings:
+    """The process-wide settings (defaults, then environment, then configure())."""
+    global _settings
+    if _settings is None:
+        _settings = Settings(**_from_environment(os.environ)).validate()
+    return _settings
+
+
+def configure(**changes) -> Settings:
+    """Changes process-wide settings; unknown names and bad values raise ConfigError."""
+    global _settings
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    _settings = replace(current(), **changes).validate()
+    return _settings
+
+
+def with_overrides(**changes) -> Settings:
+    """Current settings with per-scope overrides (None means 'keep')."""
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if not changes:
+        return current()
+    return replace(current(), **changes).validate()

@@ -1,0 +1,133 @@
+"""``reqscope.profile()``: a context manager (sync and async) and a decorator.
+
+Entering creates a ``_core.Scope`` with the current settings and makes it current for this
+thread and this asyncio context; exiting restores the scope that was current before, so scopes
+nest. As a decorator, each call runs in a fresh scope whose report goes to ``on_report``
+(default: the console summary on stderr).
+"""
+
+import functools
+import inspect
+import sys
+
+from . import _config, _core
+from ._report import Report
+
+
+class Scope:
+    """A running or finished profile: ``scope.report`` once it is done (or a snapshot)."""
+
+    __slots__ = ("_core_scope", "report")
+
+    def __init__(self, core_scope):
+        self._core_scope = core_scope
+        self.report = Report(core_scope)
+
+    id = property(lambda self: self._core_scope.id)
+    name = property(lambda self: self._core_scope.name)
+    active = property(lambda self: self._core_scope.active)
+    wall_ms = property(lambda self: self._core_scope.wall_ms)
+
+    @property
+    def request(self):
+        return self._core_scope.request
+
+    @request.setter
+    def request(self, value):
+        self._core_scope.request = value
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "done"
+        return f"<reqscope.Scope {self.id} {self.name!r} {state}>"
+
+
+def print_console(scope: Scope) -> None:
+    """The default ``on_report``: the console summary on stderr."""
+    print(scope.report.render("console"), file=sys.stderr)
+
+
+class profile:
+    """Profile a block, a function or a coroutine function.
+
+    ``with reqscope.profile(name="job") as scope: ...`` then ``scope.report``.
+    Settings not given here come from ``reqscope.configure()`` and ``REQSCOPE_*`` variables.
+    CPU sampling and memory tracing are not available yet: asking for them raises.
+    """
+
+    def __init__(self, name=None, *, sql=None, cpu=False, memory=False, show_params=None,
+                 explain=None, explain_analyze=None, slow_ms=None, slow_share=None,
+                 slow_min_ms=None, n_plus_one_min=None, on_report=print_console, **unknown):
+        if unknown:
+            raise TypeError(f"profile() got unknown argument(s): {', '.join(sorted(unknown))}")
+        if cpu or memory:
+            raise NotImplementedError(
+                "reqscope: CPU sampling and memory tracing are not built yet; profile SQL only "
+                "(cpu=False, memory=False)")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"profile name must be a str, not {type(name).__name__}")
+        self._name = name
+        self._settings = _config.with_overrides(
+            sql=sql, show_params=show_params, explain=explain, explain_analyze=explain_analyze,
+            slow_ms=slow_ms, slow_share=slow_share, slow_min_ms=slow_min_ms,
+            n_plus_one_min=n_plus_one_min)
+        self._on_report = on_report
+        self._stack = []
+
+    def _start(self, name):
+        core_scope = _core.Scope(name, **self._settings.scope_arguments())
+        core_scope._enter()
+        scope = Scope(core_scope)
+        self._stack.append(scope)
+        return scope
+
+    def _stop(self):
+        scope = self._stack.pop()
+        scope._core_scope._exit()
+        return scope
+
+    def __enter__(self) -> Scope:
+        return self._start(self._name)
+
+    def __exit__(self, *exc_info):
+        self._stop()
+        return False
+
+    async def __aenter__(self) -> Scope:
+        return self._start(self._name)
+
+    async def __aexit__(self, *exc_info):
+        self._stop()
+        return False
+
+    def __call__(self, function):
+        name = self._name or f"{function.__module__}.{function.__qualname__}"
+        settings, on_report = self._settings, self._on_report
+
+        def start():
+            core_scope = _core.Scope(name, **settings.scope_arguments())
+            core_scope._enter()
+            return Scope(core_scope)
+
+        def finish(scope):
+            scope._core_scope._exit()
+            if on_report is not None:
+                on_report(scope)
+
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def async_wrapper(*args, **kwargs):
+                scope = start()
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    finish(scope)
+            return async_wrapper
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            scope = start()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                finish(scope)
+        return wrapper

@@ -1,0 +1,48 @@
+"""The Report object: a finished scope's report dict and its renderers.
+
+The dict is built once, in C (``_core.Scope._report``); this class only hands it out and picks
+the renderer for a format.
+"""
+
+import json
+import os
+import sys
+
+from . import _core
+
+FORMATS = ("console", "json")
+
+
+def use_colour(stream=None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    stream = stream if stream is not None else sys.stderr
+    if os.environ.get("NO_COLOR", "") != "":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Report:
+    """What one scope recorded. ``to_dict()`` follows DESIGN.md's schema."""
+
+    def __init__(self, scope):
+        self._scope = scope
+
+    def to_dict(self) -> dict:
+        """The report as plain data (JSON-serialisable); a snapshot while the scope runs."""
+        return self._scope._report()
+
+    def render(self, format: str = "console", *, color: bool | None = None) -> str:
+        """The report as text: "console" (colour decided by use_colour() unless given) or "json".
+
+        The CPU and memory sections and the "html", "folded" and "speedscope" formats arrive
+        with the sampler and memory tracer.
+        """
+        if format == "console":
+            return _core.render_console(self.to_dict(), use_colour() if color is None else color)
+        if format == "json":
+            return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        raise ValueError(f"unknown report format {format!r}; available: {', '.join(FORMATS)}")
+
+    def __repr__(self) -> str:
+        return f"<reqscope.Report of scope {self._scope.id} {self._scope.name!r}>"

@@ -1,0 +1,53 @@
+"""Driver and ORM hooks, and ``install()`` / ``uninstall()`` for all of them.
+
+Each hook module hooks one library where it offers a hook (DESIGN.md, decision 3) and exposes
+``install()`` and ``uninstall()``. ``install()`` hooks every library that can be imported and
+skips the others; it returns the names it hooked. Hooks cost one branch when no scope is active.
+"""
+
+import importlib
+import importlib.util
+
+# Hook module -> the library it needs.
+HOOKS = {
+    "sqlite3": "sqlite3",
+    "psycopg2": "psycopg2",
+    "psycopg": "psycopg",
+    "sqlalchemy": "sqlalchemy",
+    "django": "django",
+}
+
+_installed = []
+
+
+def _hook_module(name):
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def install(only=None):
+    """Hooks the given libraries (default: every importable one); returns the names hooked."""
+    names = list(HOOKS) if only is None else list(only)
+    unknown = sorted(set(names) - set(HOOKS))
+    if unknown:
+        raise ValueError(f"unknown hook(s) {', '.join(unknown)}; known: {', '.join(HOOKS)}")
+    hooked = []
+    for name in names:
+        if importlib.util.find_spec(HOOKS[name]) is None:
+            continue
+        try:
+            module = _hook_module(name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and error.name.startswith(f"{__name__}."):
+                continue  # That hook is not written yet.
+            raise
+        module.install()
+        hooked.append(name)
+        if name not in _installed:
+            _installed.append(name)
+    return hooked
+
+
+def uninstall():
+    """Removes every hook ``install()`` put in place."""
+    while _installed:
+        _hook_module(_installed.pop()).uninstall()

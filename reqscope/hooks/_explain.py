@@ -1,0 +1,73 @@
+"""EXPLAIN for slow reads: run once per fingerprint per scope, on the statement's connection.
+
+The C core decides when (a read at least as slow as the slow thresholds allow, the first time
+in the scope) and the driver hook calls ``explain_sync`` with a raw, unhooked cursor on the same
+connection, so the plan is the one the statement got and the EXPLAIN itself is never recorded.
+Rules: never for writes (the core only asks for reads); never inside a failed transaction (the
+hook checks before calling); inside a transaction, PostgreSQL EXPLAIN runs under a SAVEPOINT so
+that an EXPLAIN error cannot abort the application's transaction; EXPLAIN ANALYZE executes the
+statement, so it only runs when enabled and is always rolled back. Nothing here raises into the
+application: a failed EXPLAIN leaves the finding without a plan.
+"""
+
+from .. import _core
+
+SAVEPOINT = "reqscope_explain"
+
+
+def _sqlite_plan(cursor, sql, params) -> str:
+    cursor.execute("EXPLAIN QUERY PLAN " + sql, params if params is not None else ())
+    rows = cursor.fetchall()
+    depth = {0: -1}
+    lines = []
+    for node, parent, _unused, detail in rows:
+        depth[node] = depth.get(parent, -1) + 1
+        lines.append("  " * depth[node] + str(detail))
+    return "\n".join(lines)
+
+
+def _postgresql_plan(cursor, sql, params, in_transaction, analyze) -> str:
+    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+    guard = in_transaction or analyze
+    if guard:
+        cursor.execute(f"SAVEPOINT {SAVEPOINT}" if in_transaction else "BEGIN")
+    try:
+        cursor.execute(prefix + sql, params)
+        plan = "\n".join(str(row[0]) for row in cursor.fetchall())
+    except BaseException:
+        if guard:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}" if in_transaction else "ROLLBACK")
+        raise
+    if analyze:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}" if in_transaction else "ROLLBACK")
+    elif in_transaction:
+        cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+    return plan
+
+
+def plan_text(dialect, cursor, sql, params, in_transaction, analyze) -> str:
+    """The plan of ``sql`` as text; raises what the driver raises."""
+    if isinstance(sql, bytes):
+        sql = sql.decode("utf-8", "replace")
+    if dialect == "sqlite":
+        return _sqlite_plan(cursor, sql, params)
+    if dialect == "postgresql":
+        return _postgresql_plan(cursor, sql, params, in_transaction, analyze)
+    raise ValueError(f"no EXPLAIN for dialect {dialect!r}")
+
+
+def explain_sync(fingerprint, dialect, cursor, sql, params, in_transaction, analyze=None):
+    """Runs EXPLAIN on ``cursor`` and attaches the plan to ``fingerprint``; never raises."""
+    try:
+        if analyze is None:
+            scope = _core.current_scope()
+            analyze = bool(scope is not None and scope.explain_analyze)
+        text = plan_text(dialect, cursor, sql, params, in_transaction, analyze)
+    except Exception as error:  # The application must never see reqscope's EXPLAIN fail.
+        text = f"(EXPLAIN failed: {type(error).__name__}: {error})"
+    finally:
+        try:
+            cursor.close()
+        except Exception:
+            pass
+    _core.sql_explained(fingerprint, text)
