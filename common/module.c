@@ -16,6 +16,10 @@
 #include "queries.h"
 #include "report.h"
 
+/* Called as fetch_explainer(cursor, fingerprint, sql, params) when a fetch makes a read slow
+ * enough to EXPLAIN; set once by reqscope.hooks._explain. Protected by the GIL. */
+static PyObject *fetch_explainer;
+
 static int
 is_idle(void)
 {
@@ -185,6 +189,23 @@ fetched_rows(PyObject *result)
     return 1;
 }
 
+/* Runs the fetch explainer for `request`; a failure is swallowed (the finding has no plan). */
+static void
+explain_after_fetch(PyObject *cursor, const rs_sql_explain_request *request)
+{
+    PyObject *sql = Py_NewRef(request->sql);
+    PyObject *params = Py_NewRef(request->params ? request->params : Py_None);
+    PyObject *outcome = PyObject_CallFunction(fetch_explainer, "OKOO", cursor,
+                                              (unsigned long long)request->fingerprint, sql,
+                                              params);
+    if (outcome == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(outcome);
+    Py_DECREF(sql);
+    Py_DECREF(params);
+}
+
 PyDoc_STRVAR(sql_fetch_doc,
              "sql_fetch(method, cursor, *args) -> method(cursor, *args)\n\nCalls a fetch method "
              "and charges its time and rows to the statement last run on the cursor.");
@@ -202,14 +223,33 @@ sql_fetch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     uint64_t start = rs_now_ns();
     PyObject *result = PyObject_Vectorcall(args[0], args + 1, (size_t)(nargs - 1), NULL);
     uint64_t duration = rs_now_ns() - start;
-    if (result != NULL) {
-        rs_scope *scope = rs_scope_current();
-        if (scope != NULL && scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL) {
-            rs_sql_fetched(scope, (uintptr_t)args[1], duration, fetched_rows(result));
-        }
-        Py_XDECREF(scope);
+    if (result == NULL) {
+        return NULL;
     }
+    rs_scope *scope = rs_scope_current();
+    rs_sql_explain_request request;
+    if (scope != NULL && scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL &&
+        rs_sql_fetched(scope, (uintptr_t)args[1], duration, fetched_rows(result), &request) &&
+        fetch_explainer != NULL) {
+        explain_after_fetch(args[1], &request);
+    }
+    Py_XDECREF(scope);
     return result;
+}
+
+PyDoc_STRVAR(set_fetch_explainer_doc,
+             "set_fetch_explainer(callable)\n\nexplainer(cursor, fingerprint, sql, params) runs "
+             "EXPLAIN for a read that became slow while its rows were fetched.");
+
+static PyObject *
+set_fetch_explainer(PyObject *module, PyObject *explainer)
+{
+    if (!PyCallable_Check(explainer)) {
+        PyErr_SetString(PyExc_TypeError, "set_fetch_explainer needs a callable");
+        return NULL;
+    }
+    Py_XSETREF(fetch_explainer, Py_NewRef(explainer));
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(sql_explained_doc,
@@ -305,6 +345,7 @@ static PyMethodDef module_methods[] = {
     {"sql_fetch", (PyCFunction)(void (*)(void))sql_fetch, METH_FASTCALL, sql_fetch_doc},
     {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL,
      sql_explained_doc},
+    {"set_fetch_explainer", set_fetch_explainer, METH_O, set_fetch_explainer_doc},
     {"is_active", is_active, METH_NOARGS, is_active_doc},
     {"current_scope", current_scope, METH_NOARGS, current_scope_doc},
     {"thread_scope", thread_scope, METH_NOARGS, thread_scope_doc},

@@ -40,6 +40,8 @@ static void
 release_inflight(rs_sql_inflight *slot)
 {
     rs_fp_release(&slot->fingerprint);
+    Py_CLEAR(slot->sql);
+    Py_CLEAR(slot->params);
     Py_CLEAR(slot->params_repr);
     slot->in_use = 0;
 }
@@ -54,6 +56,10 @@ rs_sql_state_free(rs_sql_state *state)
         if (state->inflight[i].in_use) {
             release_inflight(&state->inflight[i]);
         }
+    }
+    for (int i = 0; i < RS_SQL_RECENT_CURSORS; i++) {
+        Py_CLEAR(state->recent[i].sql);
+        Py_CLEAR(state->recent[i].params);
     }
     rs_sql_site_use *use, *next_use;
     HASH_ITER(hh, state->site_uses, use, next_use) {
@@ -353,6 +359,8 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
         (!(flags & RS_SQL_MANY) || PyList_Check(params) || PyTuple_Check(params))) {
         slot->params_repr = params_repr(params);
     }
+    slot->sql = Py_NewRef(sql);
+    slot->params = Py_XNewRef(params);
     slot->flags = flags;
     slot->conn_key = conn_key;
     slot->cursor_key = cursor_key;
@@ -368,6 +376,69 @@ rs_sql_slot_valid(const rs_scope *scope, int slot)
 {
     return scope->sql != NULL && slot >= 0 && slot < RS_SQL_MAX_INFLIGHT &&
            scope->sql->inflight[slot].in_use;
+}
+
+/* Counts distinct parameters and duplicates of a read (see the file header). */
+static void
+count_read(rs_sql_state *state, rs_sql_query *query, rs_sql_site_use *use,
+           const rs_sql_inflight *slot, const uint64_t *epoch, int failed)
+{
+    uint64_t params_key = combine(query->fingerprint, slot->params_digest);
+    rs_keyset_result seen = rs_keyset_add(&state->params_seen, params_key);
+    query->distinct_params += seen == RS_KEYSET_ADDED;
+    state->dropped.params += seen == RS_KEYSET_FULL;
+    if (use != NULL) {
+        seen = rs_keyset_add(&state->site_params_seen, combine(params_key, use->callsite->hash));
+        use->distinct_params += seen == RS_KEYSET_ADDED;
+        state->dropped.params += seen == RS_KEYSET_FULL;
+    }
+    if (epoch == NULL || failed || (slot->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
+        return;
+    }
+    uint64_t execution = combine(combine(params_key, slot->alias_hash), *epoch);
+    seen = rs_keyset_add(&state->executions_seen, execution);
+    if (seen == RS_KEYSET_PRESENT) {
+        query->duplicates++;
+        state->duplicates++;
+    }
+    state->dropped.params += seen == RS_KEYSET_FULL;
+}
+
+/* Logs a statement that may be slow, or updates its log entry: at least the smaller of slow_ms
+ * and slow_min_ms, since the share-of-wall rule can only be judged when the scope ends. Returns
+ * 1 when it is a read the caller should EXPLAIN now (first time for this fingerprint, one
+ * statement, not failed). */
+static int
+log_if_slow(rs_sql_state *state, const rs_scope_options *options, rs_sql_recent *recent,
+            int failed)
+{
+    rs_sql_query *query = recent->query;
+    double duration_ms = (double)recent->duration_ns / 1e6;
+    double candidate_ms = options->slow_ms < options->slow_min_ms ? options->slow_ms
+                                                                  : options->slow_min_ms;
+    if (recent->slow_index >= 0) {
+        state->slow[recent->slow_index].duration_ns = recent->duration_ns;
+        return 0;
+    }
+    if (duration_ms < candidate_ms) {
+        return 0;
+    }
+    if (state->slow_count < RS_SQL_MAX_SLOW) {
+        rs_sql_slow *entry = &state->slow[state->slow_count];
+        entry->query = query;
+        entry->callsite = recent->callsite;
+        entry->duration_ns = recent->duration_ns;
+        recent->slow_index = state->slow_count++;
+    }
+    else {
+        state->dropped.slow++;
+    }
+    if (failed || query->kind != RS_STMT_READ || !options->explain || query->explain_requested ||
+        (recent->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
+        return 0;
+    }
+    query->explain_requested = 1;
+    return 1;
 }
 
 /* Records one finished execution of `slot` (begun in `origin`) into `scope`'s tables. Returns 1
@@ -409,61 +480,26 @@ record(rs_scope *scope, const rs_sql_state *origin, const rs_sql_inflight *slot,
         use->count++;
         use->time_ns += duration_ns;
     }
-    int slot_recent = state->recent_next;
-    state->recent[slot_recent].cursor_key = slot->cursor_key;
-    state->recent[slot_recent].query = query;
-    state->recent[slot_recent].use = use;
-    state->recent_next = (slot_recent + 1) % RS_SQL_RECENT_CURSORS;
+    rs_sql_recent *recent = &state->recent[state->recent_next];
+    state->recent_next = (state->recent_next + 1) % RS_SQL_RECENT_CURSORS;
+    Py_XSETREF(recent->sql, state == origin ? Py_NewRef(slot->sql) : NULL);
+    Py_XSETREF(recent->params, state == origin ? Py_XNewRef(slot->params) : NULL);
+    recent->cursor_key = slot->cursor_key;
+    recent->query = query;
+    recent->use = use;
+    recent->callsite = callsite;
+    recent->duration_ns = duration_ns;
+    recent->slow_index = -1;
+    recent->flags = slot->flags;
 
     uint64_t *epoch = alias_epoch(state, slot->alias_hash);
-    if (fp->kind != RS_STMT_READ) {
-        if (fp->kind != RS_STMT_TRANSACTION && epoch != NULL) {
-            (*epoch)++;
-        }
-        return 0;
+    if (fp->kind == RS_STMT_READ) {
+        count_read(state, query, use, slot, epoch, failed);
     }
-
-    uint64_t params_key = combine(fp->id, slot->params_digest);
-    rs_keyset_result seen = rs_keyset_add(&state->params_seen, params_key);
-    query->distinct_params += seen == RS_KEYSET_ADDED;
-    state->dropped.params += seen == RS_KEYSET_FULL;
-    if (use != NULL) {
-        seen = rs_keyset_add(&state->site_params_seen, combine(params_key, callsite->hash));
-        use->distinct_params += seen == RS_KEYSET_ADDED;
-        state->dropped.params += seen == RS_KEYSET_FULL;
+    else if (fp->kind != RS_STMT_TRANSACTION && epoch != NULL) {
+        (*epoch)++;
     }
-    if (epoch != NULL && !failed && !(slot->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
-        uint64_t execution = combine(combine(params_key, slot->alias_hash), *epoch);
-        seen = rs_keyset_add(&state->executions_seen, execution);
-        if (seen == RS_KEYSET_PRESENT) {
-            query->duplicates++;
-            state->duplicates++;
-        }
-        state->dropped.params += seen == RS_KEYSET_FULL;
-    }
-
-    double duration_ms = (double)duration_ns / 1e6;
-    double candidate_ms = scope->options.slow_ms < scope->options.slow_min_ms
-                              ? scope->options.slow_ms
-                              : scope->options.slow_min_ms;
-    if (duration_ms < candidate_ms || failed) {
-        return 0;
-    }
-    if (state->slow_count < RS_SQL_MAX_SLOW) {
-        rs_sql_slow *entry = &state->slow[state->slow_count++];
-        entry->query = query;
-        entry->callsite = callsite;
-        entry->duration_ns = duration_ns;
-    }
-    else {
-        state->dropped.slow++;
-    }
-    if (!scope->options.explain || query->explain_requested ||
-        (slot->flags & (RS_SQL_MANY | RS_SQL_SCRIPT))) {
-        return 0;
-    }
-    query->explain_requested = 1;
-    return 1;
+    return log_if_slow(state, &scope->options, recent, failed);
 }
 
 int
@@ -486,34 +522,53 @@ rs_sql_end(rs_scope *scope, int slot_index, int64_t rowcount, int failed, uint64
     return explain;
 }
 
-/* Charges one fetch to the statement last run on `cursor_key` in one scope's tables. */
-static void
-charge_fetch(rs_sql_state *state, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows)
+/* Charges one fetch to the statement last run on `cursor_key` in one scope's tables. Returns
+ * 1 when that made it a read to EXPLAIN, with `request` filled when not NULL. */
+static int
+charge_fetch(rs_sql_state *state, const rs_scope_options *options, uintptr_t cursor_key,
+             uint64_t duration_ns, int64_t rows, rs_sql_explain_request *request)
 {
     for (int i = 0; i < RS_SQL_RECENT_CURSORS; i++) {
         int index = (state->recent_next + RS_SQL_RECENT_CURSORS - 1 - i) % RS_SQL_RECENT_CURSORS;
-        if (state->recent[index].cursor_key != cursor_key || state->recent[index].query == NULL) {
+        rs_sql_recent *recent = &state->recent[index];
+        if (recent->cursor_key != cursor_key || recent->query == NULL) {
             continue;
         }
-        rs_sql_query *query = state->recent[index].query;
+        rs_sql_query *query = recent->query;
         query->time_ns += duration_ns;
         query->rows += rows > 0 ? (uint64_t)rows : 0;
         state->time_ns += duration_ns;
-        if (state->recent[index].use != NULL) {
-            state->recent[index].use->time_ns += duration_ns;
+        recent->duration_ns += duration_ns;
+        if (recent->duration_ns > query->max_ns) {
+            query->max_ns = recent->duration_ns;
         }
-        return;
+        if (recent->use != NULL) {
+            recent->use->time_ns += duration_ns;
+        }
+        if (!log_if_slow(state, options, recent, 0) || request == NULL || recent->sql == NULL) {
+            return 0;
+        }
+        request->fingerprint = query->fingerprint;
+        request->sql = recent->sql;
+        request->params = recent->params;
+        return 1;
     }
+    return 0;
 }
 
-void
-rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows)
+int
+rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows,
+               rs_sql_explain_request *request)
 {
+    int explain = 0;
     for (rs_scope *each = scope; each != NULL; each = each->parent) {
         if (each->state == RS_SCOPE_ACTIVE && each->sql != NULL) {
-            charge_fetch(each->sql, cursor_key, duration_ns, rows);
+            int asked = charge_fetch(each->sql, &each->options, cursor_key, duration_ns, rows,
+                                     each == scope ? request : NULL);
+            explain = explain || (each == scope && asked);
         }
     }
+    return explain;
 }
 
 void

@@ -75,6 +75,24 @@ typedef struct {
     uint64_t duration_ns;
 } rs_sql_slow;
 
+/* The last statement run on a cursor: its fetches are charged to it, and may make it slow. */
+typedef struct {
+    uintptr_t cursor_key;      /* Identity only; 0 for an empty entry. */
+    rs_sql_query *query;
+    rs_sql_site_use *use;      /* Or NULL. */
+    rs_sql_callsite *callsite; /* Or NULL. */
+    uint64_t duration_ns;      /* Execute plus fetches so far. */
+    int slow_index;            /* Its entry in the slow log, or -1. */
+    int flags;                 /* RS_SQL_* of the statement. */
+    PyObject *sql, *params;    /* Strong, for a late EXPLAIN; only in the scope it began in. */
+} rs_sql_recent;
+
+/* What a hook needs to EXPLAIN a statement that became slow while fetching (borrowed). */
+typedef struct {
+    uint64_t fingerprint;
+    PyObject *sql, *params;
+} rs_sql_explain_request;
+
 typedef struct {
     int in_use;
     int flags;
@@ -83,6 +101,7 @@ typedef struct {
     rs_fingerprint fingerprint;     /* Owned. */
     uint64_t params_digest, alias_hash;
     rs_sql_callsite *callsite;      /* Interned in this scope. */
+    PyObject *sql, *params;         /* Strong. */
     PyObject *params_repr;          /* Strong, or NULL. */
     uint64_t start_ns;
 } rs_sql_inflight;
@@ -103,11 +122,7 @@ typedef struct rs_sql_state {
     int slow_count;
     rs_sql_inflight inflight[RS_SQL_MAX_INFLIGHT];
     int inflight_count;
-    struct {
-        uintptr_t cursor_key;
-        rs_sql_query *query;
-        rs_sql_site_use *use;
-    } recent[RS_SQL_RECENT_CURSORS];
+    rs_sql_recent recent[RS_SQL_RECENT_CURSORS];
     int recent_next;
     uint64_t count, time_ns, duplicates, errors;
     struct {
@@ -136,8 +151,14 @@ int rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyOb
  */
 int rs_sql_end(rs_scope *scope, int slot, int64_t rowcount, int failed, uint64_t *fingerprint);
 
-/* Charges `duration_ns` and `rows` fetched from `cursor_key` to its last statement. */
-void rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows);
+/*
+ * Charges `duration_ns` and `rows` fetched from `cursor_key` to its last statement, in `scope`
+ * and its active ancestors. A read whose execute and fetches together reach the slow threshold
+ * is logged as slow then; returns 1 when `scope`'s hook should EXPLAIN it now, with `request`
+ * filled (borrowed references, valid until the next statement), else 0. Never raises.
+ */
+int rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, int64_t rows,
+                   rs_sql_explain_request *request);
 
 /* Attaches EXPLAIN output to a fingerprint of `scope` and its ancestors. */
 void rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text);

@@ -56,6 +56,26 @@ def plan_text(dialect, cursor, sql, params, in_transaction, analyze) -> str:
     raise ValueError(f"no EXPLAIN for dialect {dialect!r}")
 
 
+# Cursor class -> function(cursor, fingerprint, sql, params) that explains a statement of it.
+_fetch_explainers = {}
+
+
+def register_fetch_explainer(cursor_class, explainer):
+    """Lets reads on cursors of ``cursor_class`` that turn slow while fetching be explained."""
+    _fetch_explainers[cursor_class] = explainer
+
+
+def _explain_after_fetch(cursor, fingerprint, sql, params):
+    for cursor_class in type(cursor).__mro__:
+        explainer = _fetch_explainers.get(cursor_class)
+        if explainer is not None:
+            explainer(cursor, fingerprint, sql, params)
+            return
+
+
+_core.set_fetch_explainer(_explain_after_fetch)
+
+
 def explain_sync(fingerprint, dialect, cursor, sql, params, in_transaction, analyze=None):
     """Runs EXPLAIN on ``cursor`` and attaches the plan to ``fingerprint``; never raises."""
     try:

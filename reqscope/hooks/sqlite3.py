@@ -29,14 +29,21 @@ _CONNECT_PARAMETERS = ("timeout", "detect_types", "isolation_level", "check_same
                        "factory", "cached_statements", "uri")
 
 
+def _explain_statement(cursor, fingerprint, sql, params):
+    """EXPLAIN QUERY PLAN on an unrecorded cursor of the same connection."""
+    connection = cursor.connection
+    _explain.explain_sync(fingerprint, "sqlite", sqlite3.Connection.cursor(connection), sql,
+                          params, connection.in_transaction, analyze=False)
+
+
+_explain.register_fetch_explainer(sqlite3.Cursor, _explain_statement)
+
+
 def _finish(token, cursor, sql, params, failed):
     """Ends a statement; runs EXPLAIN when the core asks for it."""
     fingerprint = _sql_end(token, cursor.rowcount, failed)
     if fingerprint is not None:
-        connection = cursor.connection
-        raw_cursor = sqlite3.Connection.cursor(connection)
-        _explain.explain_sync(fingerprint, "sqlite", raw_cursor, sql, params,
-                              connection.in_transaction, analyze=False)
+        _explain_statement(cursor, fingerprint, sql, params)
 
 
 @functools.cache
