@@ -71,29 +71,29 @@ class profile:
             slow_ms=slow_ms, slow_share=slow_share, slow_min_ms=slow_min_ms,
             n_plus_one_min=n_plus_one_min)
         self._on_report = on_report
-        self._stack = []
 
-    def _start(self, name):
-        core_scope = _core.Scope(name, **self._settings.scope_arguments())
+    def _start(self) -> Scope:
+        core_scope = _core.Scope(self._name, **self._settings.scope_arguments())
         core_scope._enter()
-        scope = Scope(core_scope)
-        self._stack.append(scope)
-        return scope
+        return Scope(core_scope)
 
-    def _stop(self):
-        scope = self._stack.pop()
-        scope._core_scope._exit()
-        return scope
+    @staticmethod
+    def _stop():
+        # With-blocks nest, so the block ending is the one whose scope is current in this
+        # context; this keeps one profile object usable from many threads and tasks at once.
+        core_scope = _core.current_scope()
+        if core_scope is not None:
+            core_scope._exit()
 
     def __enter__(self) -> Scope:
-        return self._start(self._name)
+        return self._start()
 
     def __exit__(self, *exc_info):
         self._stop()
         return False
 
     async def __aenter__(self) -> Scope:
-        return self._start(self._name)
+        return self._start()
 
     async def __aexit__(self, *exc_info):
         self._stop()

@@ -175,10 +175,12 @@ def _wrap_connect(original):
 def install():
     """Wraps ``sqlite3.connect`` (and ``sqlite3.dbapi2.connect``). Idempotent."""
     import sqlite3.dbapi2 as dbapi2
+    wrappers = {}  # One wrapper per distinct original, so both modules keep one function.
     for module in (sqlite3, dbapi2):
-        if not hasattr(module.connect, "_reqscope_original"):
-            _original_connects[module] = module.connect
-            module.connect = _wrap_connect(module.connect)
+        original = module.connect
+        if not hasattr(original, "_reqscope_original"):
+            _original_connects[module] = original
+            module.connect = wrappers.setdefault(id(original), _wrap_connect(original))
 
 
 def uninstall():

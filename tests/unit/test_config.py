@@ -1,0 +1,52 @@
+"""Settings: defaults, environment variables, configure(), and clear errors for bad values."""
+
+import pytest
+
+import reqscope
+from reqscope import _config
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings(monkeypatch):
+    monkeypatch.setattr(_config, "_settings", None)
+    yield
+    _config._settings = None
+
+
+def test_defaults_hide_parameters_and_use_the_documented_thresholds():
+    settings = _config.current()
+    assert settings.show_params is False and settings.explain is True
+    assert (settings.slow_ms, settings.slow_share, settings.slow_min_ms) == (100.0, 0.2, 10.0)
+    assert any("site-packages" in path for path in settings.exclude_paths)
+
+
+def test_environment_variables_are_read(monkeypatch):
+    monkeypatch.setenv("REQSCOPE_SHOW_PARAMS", "1")
+    monkeypatch.setenv("REQSCOPE_SLOW_MS", "250")
+    settings = _config.current()
+    assert settings.show_params is True and settings.slow_ms == 250.0
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("REQSCOPE_SHOW_PARAMS", "maybe", "REQSCOPE_SHOW_PARAMS='maybe'"),
+    ("REQSCOPE_SLOW_MS", "fast", "REQSCOPE_SLOW_MS='fast'"),
+    ("REQSCOPE_SLOW_MS", "-5", "slow_ms"),
+])
+def test_bad_environment_values_name_the_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(reqscope.ConfigError, match=message):
+        _config.current()
+
+
+def test_configure_rejects_unknown_names_and_bad_values():
+    with pytest.raises(reqscope.ConfigError, match="unknown setting"):
+        reqscope.configure(slow_msec=5)
+    with pytest.raises(reqscope.ConfigError, match="slow_share"):
+        reqscope.configure(slow_share=3)
+    with pytest.raises(reqscope.ConfigError, match="n_plus_one_min"):
+        reqscope.profile(n_plus_one_min=1)
+
+
+def test_configure_changes_what_new_scopes_use():
+    reqscope.configure(slow_ms=5.0)
+    assert _config.current().slow_ms == 5.0

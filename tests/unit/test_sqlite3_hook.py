@@ -1,0 +1,108 @@
+"""The sqlite3 hook: what it wraps, what it leaves alone, and that the app sees no difference."""
+
+import sqlite3
+
+import pytest
+
+import reqscope
+from reqscope.hooks import sqlite3 as sqlite3_hook
+
+
+def statement_count(scope):
+    return scope.report.to_dict()["sql"]["count"]
+
+
+def test_install_wraps_connect_and_uninstall_restores_it():
+    original = sqlite3.connect
+    sqlite3_hook.install()
+    sqlite3_hook.install()  # Twice is harmless.
+    assert sqlite3.connect is not original
+    assert sqlite3.dbapi2.connect is sqlite3.connect
+    sqlite3_hook.uninstall()
+    assert sqlite3.connect is original and sqlite3.dbapi2.connect is original
+
+
+def test_a_custom_connection_factory_is_kept(sqlite_hooked):
+    class AppConnection(sqlite3.Connection):
+        def greeting(self):
+            return "hello"
+
+    connection = sqlite3.connect(":memory:", factory=AppConnection)
+    assert isinstance(connection, AppConnection) and connection.greeting() == "hello"
+    with reqscope.profile() as scope:
+        connection.execute("SELECT 1").fetchall()
+    assert statement_count(scope) == 1
+
+
+def test_positional_connect_arguments_are_understood(sqlite_hooked):
+    connection = sqlite3.connect(":memory:", 5.0, 0, None)
+    assert connection.isolation_level is None
+    with reqscope.profile() as scope:
+        connection.execute("SELECT 1")
+    assert statement_count(scope) == 1
+
+
+def test_a_cursor_factory_subclass_is_kept_and_recorded(sqlite_hooked):
+    class ConvertingCursor(sqlite3.Cursor):
+        """Like Django's: rewrites %s placeholders before executing."""
+
+        def execute(self, sql, params=()):
+            return super().execute(sql.replace("%s", "?"), params)
+
+    connection = sqlite3.connect(":memory:")
+    with reqscope.profile() as scope:
+        cursor = connection.cursor(factory=ConvertingCursor)
+        assert isinstance(cursor, ConvertingCursor)
+        assert cursor.execute("SELECT %s + 1", (41,)).fetchone() == (42,)
+    assert statement_count(scope) == 1
+
+
+def test_row_factory_results_are_unchanged(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    connection.row_factory = sqlite3.Row
+    with reqscope.profile():
+        row = connection.execute("SELECT 1 AS one, 'a' AS letter").fetchone()
+    assert row["one"] == 1 and row["letter"] == "a"
+
+
+def test_connections_opened_before_install_are_not_recorded():
+    connection = sqlite3.connect(":memory:")
+    sqlite3_hook.install()
+    try:
+        with reqscope.profile() as scope:
+            connection.execute("SELECT 1")
+        assert statement_count(scope) == 0
+    finally:
+        sqlite3_hook.uninstall()
+
+
+def test_iteration_and_fetchmany_still_return_every_row(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (v INTEGER)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(25)])
+    with reqscope.profile() as scope:
+        cursor = connection.execute("SELECT v FROM t ORDER BY v")
+        first = cursor.fetchmany(10)
+        rest = [row for row in cursor]
+    assert [v for (v,) in first + rest] == list(range(25))
+    query = scope.report.to_dict()["sql"]["queries"][0]
+    assert query["rows"] >= 10
+
+
+def test_errors_from_sqlite_reach_the_app_unchanged(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    with reqscope.profile():
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            connection.execute("SELECT * FROM missing")
+        with pytest.raises(sqlite3.ProgrammingError):
+            connection.execute("SELECT ?", (1, 2))
+
+
+def test_a_huge_statement_is_recorded_and_flagged_truncated(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    values = ",".join(str(i) for i in range(400_000))  # About 2.7 MB of SQL.
+    with reqscope.profile() as scope:
+        connection.execute(f"SELECT 1 WHERE 5 IN ({values})").fetchall()
+    [query] = scope.report.to_dict()["sql"]["queries"]
+    assert query["count"] == 1 and query["truncated"] is True
+    assert len(query["text"]) < 2_000_000
