@@ -300,7 +300,8 @@ PyDoc_STRVAR(thread_scope_doc,
 static PyObject *
 thread_scope(PyObject *module, PyObject *unused)
 {
-    return Py_NewRef(rs_thread_scope ? (PyObject *)rs_thread_scope : Py_None);
+    rs_scope *scope = rs_thread_scope;
+    return Py_NewRef(scope && scope->state == RS_SCOPE_ACTIVE ? (PyObject *)scope : Py_None);
 }
 
 PyDoc_STRVAR(register_lazy_loader_doc,

@@ -44,7 +44,7 @@ typedef struct rs_scope {
     uint64_t cpu_ns;             /* CPU time of the entering thread inside the scope. */
     rs_scope_state state;
     struct rs_scope *parent;     /* The scope that was current at entry (strong), or NULL. */
-    struct rs_scope *thread_previous; /* The thread-local's value before entry (borrowed). */
+    struct rs_scope *thread_previous; /* The thread-local's value before entry (strong). */
     PyObject *context_token;     /* Token from ContextVar.set, for reset at exit. */
     rs_scope_options options;
     struct rs_sql_state *sql;    /* Per-scope SQL tables; NULL when SQL is off. */
@@ -59,7 +59,8 @@ extern atomic_long rs_active_scopes;
 /* The ContextVar holding the current scope (set by module init). */
 extern PyObject *rs_scope_var;
 
-/* The scope entered last on this thread and not yet exited, or NULL. */
+/* The scope entered last on this thread and not yet exited (strong), or NULL. Sync code only:
+ * asyncio tasks interleave on one thread, so readers check that the scope is still active. */
 extern __thread rs_scope *rs_thread_scope;
 
 /*

@@ -6,6 +6,10 @@
  * Exiting restores both. The enclosing scope at entry becomes the parent, and events are
  * recorded in a scope and every active ancestor, so an outer request scope sees what an inner
  * block scope saw. The report is built once, in C, after exit; the tables are then released.
+ *
+ * The thread-local owns a reference to the scope it points at, so a scope that is dropped
+ * without exiting can never leave a dangling pointer behind: it is kept until its thread exits
+ * it (a scope exited on another thread, or out of order, stays referenced by its thread).
  */
 #include "reqscope.h"
 
@@ -119,8 +123,8 @@ scope_enter(rs_scope *self, PyObject *unused)
         Py_CLEAR(self->parent);
         return NULL;
     }
-    self->thread_previous = rs_thread_scope;
-    rs_thread_scope = self;
+    self->thread_previous = rs_thread_scope; /* The thread-local's reference moves here. */
+    rs_thread_scope = (rs_scope *)Py_NewRef(self);
     self->state = RS_SCOPE_ACTIVE;
     atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     self->started_at = rs_wall_seconds();
@@ -141,7 +145,9 @@ scope_exit(rs_scope *self, PyObject *unused)
     self->state = RS_SCOPE_DONE;
     atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     if (rs_thread_scope == self) {
-        rs_thread_scope = self->thread_previous;
+        rs_thread_scope = self->thread_previous; /* Its reference moves back. */
+        self->thread_previous = NULL;
+        Py_DECREF(self); /* The thread-local's; the caller still holds one. */
     }
     /* Reset fails when exit runs in another context than entry (a scope handed to another
      * task); the entry context then keeps its value until it ends, which is harmless because
@@ -180,6 +186,7 @@ scope_traverse(rs_scope *self, visitproc visit, void *arg)
     Py_VISIT(self->name);
     Py_VISIT(self->request);
     Py_VISIT(self->parent);
+    Py_VISIT(self->thread_previous);
     Py_VISIT(self->context_token);
     Py_VISIT(self->options.exclude_paths);
     Py_VISIT(self->report);
@@ -204,10 +211,8 @@ scope_dealloc(rs_scope *self)
     PyObject_GC_UnTrack(self);
     if (self->state == RS_SCOPE_ACTIVE) {
         atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
-        if (rs_thread_scope == self) {
-            rs_thread_scope = self->thread_previous;
-        }
     }
+    Py_CLEAR(self->thread_previous);
     scope_clear(self);
     rs_sql_state_free(self->sql);
     Py_TYPE(self)->tp_free((PyObject *)self);
