@@ -18,7 +18,8 @@ class ConfigError(ValueError):
 
 def _default_exclude_paths() -> tuple[str, ...]:
     """Path prefixes that are never a call site: the stdlib, site-packages and reqscope."""
-    paths = {str(Path(__file__).resolve().parent) + os.sep}
+    package = os.path.dirname(os.path.abspath(__file__))
+    paths = {package + os.sep, os.path.realpath(package) + os.sep}
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(name)
         if path:
