@@ -64,7 +64,8 @@ extern PyObject *rs_scope_var;
 extern __thread rs_scope *rs_thread_scope;
 
 /*
- * Returns the current scope as a new reference, or NULL when none is active. Never raises:
+ * Returns the current scope as a new reference, or NULL when none is active: the context's
+ * scope, or its nearest active ancestor when that one was exited elsewhere. Never raises:
  * a failing ContextVar read counts as no scope. The caller holds the GIL.
  */
 rs_scope *rs_scope_current(void);

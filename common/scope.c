@@ -36,7 +36,14 @@ rs_scope_current(void)
         Py_DECREF(value);
         return NULL;
     }
-    return (rs_scope *)value;
+    /* A scope exited in another context leaves its value here: skip to an active ancestor. */
+    rs_scope *scope = (rs_scope *)value;
+    while (scope != NULL && scope->state != RS_SCOPE_ACTIVE) {
+        rs_scope *parent = (rs_scope *)Py_XNewRef(scope->parent);
+        Py_DECREF(scope);
+        scope = parent;
+    }
+    return scope;
 }
 
 double

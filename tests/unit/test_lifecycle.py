@@ -1,0 +1,98 @@
+"""The hooks survive fork, interpreter shutdown and scopes that are never exited."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import reqscope
+from reqscope import _core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code):
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+        os.environ.get("PYTHONPATH"), ROOT])))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=60, env=environment)
+
+
+def test_interpreter_shutdown_with_a_scope_left_open_is_clean():
+    result = run_python("""
+        import sqlite3, threading, reqscope
+        reqscope.install()
+        scope = reqscope.profile(name="left open").__enter__()
+        connection = sqlite3.connect(":memory:")
+        connection.execute("SELECT 1").fetchall()
+        def worker():
+            with reqscope.profile():
+                sqlite3.connect(":memory:").execute("SELECT 2").fetchall()
+        threading.Thread(target=worker, daemon=True).start()
+        print("ok")
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_child_forked_inside_a_scope_keeps_working(sqlite_hooked, tmp_path):
+    import sqlite3
+    with reqscope.profile() as scope:
+        sqlite3.connect(":memory:").execute("SELECT 1").fetchall()
+        pid = os.fork()
+        if pid == 0:  # The child: record into its copy of the scope, then a new one.
+            status = 1
+            try:
+                connection = sqlite3.connect(":memory:")
+                connection.execute("SELECT 2").fetchall()
+                with reqscope.profile() as child_scope:
+                    connection.execute("SELECT 3").fetchall()
+                if child_scope.report.to_dict()["sql"]["count"] == 1:
+                    status = 0
+            finally:
+                os._exit(status)
+        _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert scope.report.to_dict()["sql"]["count"] == 1
+
+
+def test_a_scope_entered_twice_or_exited_twice_raises_clearly():
+    scope = _core.Scope("twice")
+    scope._enter()
+    with pytest.raises(RuntimeError, match="only once"):
+        scope._enter()
+    scope._exit()
+    with pytest.raises(RuntimeError, match="not active"):
+        scope._exit()
+
+
+def test_report_of_a_running_scope_is_a_snapshot():
+    with reqscope.profile() as scope:
+        first = scope.report.to_dict()
+        assert first["sql"]["count"] == 0
+    assert scope.report.to_dict()["wall_ms"] >= first["wall_ms"]
+
+
+def test_a_scope_handed_to_another_thread_and_exited_there_is_harmless(sqlite_hooked):
+    import threading
+    import sqlite3
+    profile = reqscope.profile()
+    scope = profile.__enter__()
+    sqlite3.connect(":memory:").execute("SELECT 1").fetchall()
+    errors = []
+
+    def exit_elsewhere():
+        try:
+            scope._core_scope._exit()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=exit_elsewhere)
+    thread.start()
+    thread.join()
+    assert errors == [] and not scope.active
+    assert scope.report.to_dict()["sql"]["count"] == 1
+    assert _core.thread_scope() is None  # Done scopes are never handed out.
