@@ -87,6 +87,14 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
              "0": False, "false": False, "no": False, "off": False, "": False}
 
 
+def parse_bool(name: str, raw: str) -> bool:
+    """A yes/no environment value; ConfigError naming ``name`` for anything else."""
+    value = _BOOLEANS.get(raw.strip().lower())
+    if value is None:
+        raise ConfigError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+    return value
+
+
 def _from_environment(environ) -> dict:
     """Settings given as REQSCOPE_* variables, converted and checked."""
     values = {}
@@ -96,9 +104,7 @@ def _from_environment(environ) -> dict:
             continue
         name = "REQSCOPE_" + setting.name.upper()
         if setting.type is bool or setting.type == "bool":
-            if raw.strip().lower() not in _BOOLEANS:
-                raise ConfigError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
-            values[setting.name] = _BOOLEANS[raw.strip().lower()]
+            values[setting.name] = parse_bool(name, raw)
         elif setting.name.endswith("paths"):
             values[setting.name] = tuple(p for p in raw.split(os.pathsep) if p)
         else:

@@ -24,9 +24,20 @@ class Scope:
         self.report = Report(core_scope)
 
     id = property(lambda self: self._core_scope.id)
-    name = property(lambda self: self._core_scope.name)
     active = property(lambda self: self._core_scope.active)
     wall_ms = property(lambda self: self._core_scope.wall_ms)
+
+    @property
+    def name(self) -> str:
+        return self._core_scope.name
+
+    @name.setter
+    def name(self, value: str):
+        self._core_scope.name = value
+
+    def close(self) -> None:
+        """Ends this scope, from any thread or context (what a server's close() hook needs)."""
+        self._core_scope._exit()
 
     @property
     def request(self):

@@ -36,14 +36,7 @@ def _explain_statement(cursor, fingerprint, sql, params):
                           params, connection.in_transaction, analyze=False)
 
 
-_explain.register_fetch_explainer(sqlite3.Cursor, _explain_statement)
-
-
-def _finish(token, cursor, sql, params, failed):
-    """Ends a statement; runs EXPLAIN when the core asks for it."""
-    fingerprint = _sql_end(token, cursor.rowcount, failed)
-    if fingerprint is not None:
-        _explain_statement(cursor, fingerprint, sql, params)
+_explain.register_explainer(sqlite3.Cursor, _explain_statement)
 
 
 @functools.cache
@@ -55,18 +48,22 @@ def recording_cursor_class(base):
     base_executescript = base.executescript
     base_fetchone, base_fetchmany, base_fetchall = base.fetchone, base.fetchmany, base.fetchall
 
-    def execute(self, sql, parameters=(), /):
+    def execute(self, sql, *parameters):
+        # Parameters are passed on only when given: cursor subclasses such as Django's treat
+        # "no parameters" differently from "()" (no placeholder rewriting).
         connection = self.connection
         token = _sql_begin(connection, self, getattr(connection, "_reqscope_alias", "sqlite"),
-                           sql, parameters, 0)
+                           sql, parameters[0] if parameters else None, 0)
         if token is None:
-            return base_execute(self, sql, parameters)
+            return base_execute(self, sql, *parameters)
         try:
-            result = base_execute(self, sql, parameters)
+            result = base_execute(self, sql, *parameters)
         except BaseException:
             _sql_end(token, -1, True)
             raise
-        _finish(token, self, sql, parameters, False)
+        fingerprint = _sql_end(token, self.rowcount, False)
+        if fingerprint is not None:
+            _explain.explain_statement(self, fingerprint, sql, parameters[0] if parameters else None)
         return result
 
     def executemany(self, sql, seq_of_parameters, /):
@@ -136,8 +133,8 @@ def recording_connection_class(base):
             return base_cursor(self, recording_cursor_class(factory))
         return base_cursor(self, factory)
 
-    def execute(self, sql, parameters=(), /):
-        return self.cursor().execute(sql, parameters)
+    def execute(self, sql, *parameters):
+        return self.cursor().execute(sql, *parameters)
 
     def executemany(self, sql, seq_of_parameters, /):
         return self.cursor().executemany(sql, seq_of_parameters)

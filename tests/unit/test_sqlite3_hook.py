@@ -106,3 +106,22 @@ def test_a_huge_statement_is_recorded_and_flagged_truncated(sqlite_hooked):
     [query] = scope.report.to_dict()["sql"]["queries"]
     assert query["count"] == 1 and query["truncated"] is True
     assert len(query["text"]) < 2_000_000
+
+
+def test_execute_without_parameters_passes_none_on(sqlite_hooked):
+    class RewritesOnlyWithParameters(sqlite3.Cursor):
+        """Like Django's SQLite cursor: "no parameters" is not the same as "()"."""
+
+        def execute(self, sql, params=None):
+            if params is None:
+                return super().execute(sql)
+            return super().execute(sql.replace("%s", "?"), params)
+
+    connection = sqlite3.connect(":memory:")
+    for active in (False, True):
+        scope = reqscope.profile().__enter__() if active else None
+        cursor = connection.cursor(factory=RewritesOnlyWithParameters)
+        assert cursor.execute("SELECT '%s'").fetchall() == [("%s",)]
+        if scope is not None:
+            scope.close()
+            assert statement_count(scope) == 1
