@@ -1,0 +1,5 @@
+"""ASGI entry point of the test project, for uvicorn."""
+
+from django.core.asgi import get_asgi_application
+
+application = get_asgi_application()

@@ -1,0 +1,136 @@
+"""Real apps behind real servers: Django under gunicorn (WSGI) and uvicorn (ASGI), and Flask
+under gunicorn with the WSGI middleware. Each request prints its SQL summary to the server's
+stderr; the tests read it after stopping the server."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+INTEGRATION = Path(__file__).resolve().parent
+ROOT = INTEGRATION.parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_listening(port, server, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited early: {server.stderr.read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start listening in time")
+
+
+@contextmanager
+def serve(command, environment):
+    """Runs a server; yields (base URL, a list that receives its stderr once it stopped)."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(INTEGRATION)]),
+               **environment)
+    env.pop("REQSCOPE_ENABLED", None)
+    server = subprocess.Popen([str(part).format(port=port) for part in command], cwd=INTEGRATION,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    output = []
+    try:
+        wait_until_listening(port, server)
+        yield f"http://127.0.0.1:{port}", output
+    finally:
+        server.terminate()
+        try:
+            _, errors = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, errors = server.communicate()
+        output.append(errors)
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        return response.read()
+
+
+def summaries(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("[SQL]")]
+
+
+@pytest.fixture(scope="module")
+def django_database(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("served-djangoapp")
+    environment = {"DJANGOAPP_DATABASE_DIR": str(folder),
+                   "DJANGO_SETTINGS_MODULE": "djangoapp.settings"}
+    setup = ("import django; django.setup(); "
+             "from djangoapp.library.fixtures import setup_database; "
+             "setup_database('default'); setup_database('other')")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(INTEGRATION)]),
+               **environment)
+    subprocess.run([sys.executable, "-c", setup], cwd=INTEGRATION, env=env, check=True,
+                   timeout=120)
+    return environment
+
+
+def test_django_under_gunicorn_prints_each_requests_findings(django_database):
+    command = [BIN / "gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}",
+               "djangoapp.wsgi:application"]
+    with serve(command, django_database) as (url, output):
+        get(url + "/books/")
+        get(url + "/authors/3/twice/")
+    stderr = output[0]
+    lines = summaries(stderr)
+    assert len(lines) == 2, stderr
+    assert any(line.startswith("[SQL] 11 queries (") and "1 N+1" in line for line in lines)
+    assert any("1 duplicate" in line for line in lines)
+    assert "library/views.py" in stderr and "[library.Book.author]" in stderr
+    assert "GET /books/" in stderr and "GET /authors/<int:pk>/twice/" in stderr
+
+
+def test_django_under_uvicorn_profiles_async_requests(django_database):
+    command = [BIN / "uvicorn", "--host", "127.0.0.1", "--port", "{port}",
+               "djangoapp.asgi:application"]
+    with serve(command, django_database) as (url, output):
+        get(url + "/books/async/")  # An async view on the async ORM.
+        get(url + "/books/")  # A sync view, run by Django in a worker thread.
+    stderr = output[0]
+    lines = summaries(stderr)
+    assert len(lines) == 2, stderr
+    assert lines[0].startswith("[SQL] 1 query (0 duplicates, 0 similar, 0 N+1)"), stderr
+    assert lines[1].startswith("[SQL] 11 queries (") and "1 N+1" in lines[1], stderr
+    assert "GET /books/async/" in stderr and "[library.Book.author]" in stderr
+
+
+def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
+    sys.path.insert(0, str(INTEGRATION))
+    try:
+        from flaskapp import create_database
+    finally:
+        sys.path.remove(str(INTEGRATION))
+    database = tmp_path / "flask.db"
+    create_database(database)
+    command = [BIN / "gunicorn", "--workers", "1", "--threads", "4", "--bind",
+               "127.0.0.1:{port}", "flaskapp:app"]
+    with serve(command, {"FLASKAPP_DATABASE": str(database)}) as (url, output):
+        get(url + "/authors")
+        get(url + "/authors/2")
+    stderr = output[0]
+    lines = summaries(stderr)
+    assert len(lines) == 2, stderr
+    assert lines[0].startswith("[SQL] 6 queries (0 duplicates, 1 similar, 1 N+1)"), stderr
+    assert lines[1].startswith("[SQL] 2 queries (1 duplicate, "), stderr
+    assert "flaskapp.py" in stderr and "GET /authors" in stderr
