@@ -18,8 +18,11 @@
 #include <stdint.h>
 
 struct rs_sql_state;
+struct rs_cpu_state;
 
 typedef struct {
+    int cpu;                 /* Sample Python stacks with the native sampler. */
+    double interval;         /* Sampling interval, seconds. */
     int sql;                 /* Record SQL statements. */
     int show_params;         /* Keep a repr of each fingerprint's first parameters. */
     int explain;             /* EXPLAIN slow reads once per fingerprint. */
@@ -29,6 +32,7 @@ typedef struct {
     double slow_min_ms;      /* ... and at least this long. */
     long n_plus_one_min;     /* Executions from one call site that make an N+1. */
     PyObject *exclude_paths; /* Tuple of str: path prefixes that are never a call site. */
+    PyObject *own_paths;     /* Tuple of str: reqscope's own package, never blamed. */
 } rs_scope_options;
 
 typedef enum { RS_SCOPE_NEW = 0, RS_SCOPE_ACTIVE, RS_SCOPE_DONE } rs_scope_state;
@@ -48,6 +52,7 @@ typedef struct rs_scope {
     PyObject *context_token;     /* Token from ContextVar.set, for reset at exit. */
     rs_scope_options options;
     struct rs_sql_state *sql;    /* Per-scope SQL tables; NULL when SQL is off. */
+    struct rs_cpu_state *cpu;    /* Samples from the sampler; NULL when CPU is off. */
     PyObject *report;            /* The report dict, built once after exit. */
 } rs_scope;
 

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "queries.h"
 #include "report.h"
+#include "sampler.h"
 
 atomic_long rs_active_scopes;
 PyObject *rs_scope_var;
@@ -53,35 +54,53 @@ rs_scope_wall_ms(const rs_scope *scope)
     return scope->start_ns ? (double)(end - scope->start_ns) / 1e6 : 0.0;
 }
 
+/* Whether `tuple` is NULL or holds only str. */
+static int
+all_str(PyObject *tuple)
+{
+    for (Py_ssize_t i = 0; tuple != NULL && i < PyTuple_GET_SIZE(tuple); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(tuple, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int
 scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"name", "sql", "show_params", "explain", "explain_analyze",
-                               "slow_ms", "slow_share", "slow_min_ms", "n_plus_one_min",
-                               "exclude_paths", NULL};
-    PyObject *name = Py_None, *exclude_paths = NULL;
-    rs_scope_options options = {1, 0, 1, 0, 100.0, 0.2, 10.0, 3, NULL};
+    static char *keywords[] = {"name", "cpu", "interval", "sql", "show_params", "explain",
+                               "explain_analyze", "slow_ms", "slow_share", "slow_min_ms",
+                               "n_plus_one_min", "exclude_paths", "own_paths", NULL};
+    PyObject *name = Py_None, *exclude_paths = NULL, *own_paths = NULL;
+    rs_scope_options options = {0, 0.001, 1, 0, 1, 0, 100.0, 0.2, 10.0, 3, NULL, NULL};
 
     if (self->state != RS_SCOPE_NEW || self->name != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$ppppdddlO!", keywords, &name,
-                                     &options.sql, &options.show_params, &options.explain,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pdppppdddlO!O!", keywords, &name,
+                                     &options.cpu, &options.interval, &options.sql,
+                                     &options.show_params, &options.explain,
                                      &options.explain_analyze, &options.slow_ms,
                                      &options.slow_share, &options.slow_min_ms,
-                                     &options.n_plus_one_min, &PyTuple_Type, &exclude_paths)) {
+                                     &options.n_plus_one_min, &PyTuple_Type, &exclude_paths,
+                                     &PyTuple_Type, &own_paths)) {
         return -1;
     }
     if (name != Py_None && !PyUnicode_Check(name)) {
         PyErr_SetString(PyExc_TypeError, "Scope name must be a str or None");
         return -1;
     }
-    for (Py_ssize_t i = 0; exclude_paths && i < PyTuple_GET_SIZE(exclude_paths); i++) {
-        if (!PyUnicode_Check(PyTuple_GET_ITEM(exclude_paths, i))) {
-            PyErr_SetString(PyExc_TypeError, "exclude_paths must be a tuple of str");
-            return -1;
-        }
+    if (!all_str(exclude_paths) || !all_str(own_paths)) {
+        PyErr_SetString(PyExc_TypeError, "exclude_paths and own_paths must be tuples of str");
+        return -1;
+    }
+    if (!(options.interval * 1e9 >= RS_SAMPLER_MIN_INTERVAL_NS - 1) ||
+        !(options.interval * 1e9 <= RS_SAMPLER_MAX_INTERVAL_NS + 1)) {
+        PyErr_Format(PyExc_ValueError, "interval must be within 0.0001 and 0.1 seconds, not %g",
+                     options.interval);
+        return -1;
     }
     if (options.slow_ms < 0 || options.slow_min_ms < 0 || options.slow_share < 0 ||
         options.slow_share > 1 || options.n_plus_one_min < 2) {
@@ -90,7 +109,10 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     options.exclude_paths = exclude_paths ? Py_NewRef(exclude_paths) : PyTuple_New(0);
-    if (options.exclude_paths == NULL) {
+    options.own_paths = own_paths ? Py_NewRef(own_paths) : PyTuple_New(0);
+    if (options.exclude_paths == NULL || options.own_paths == NULL) {
+        Py_XDECREF(options.exclude_paths);
+        Py_XDECREF(options.own_paths);
         return -1;
     }
     self->name = name == Py_None ? PyUnicode_FromString("scope") : Py_NewRef(name);
@@ -130,6 +152,22 @@ scope_enter(rs_scope *self, PyObject *unused)
         Py_CLEAR(self->parent);
         return NULL;
     }
+    if (self->options.cpu) {
+        self->cpu = rs_cpu_state_new((uint64_t)(self->options.interval * 1e9));
+        if (self->cpu == NULL || rs_sampler_attach(self->cpu) < 0) {
+            if (self->cpu == NULL) {
+                PyErr_NoMemory();
+            }
+            rs_cpu_state_release(self->cpu);
+            self->cpu = NULL;
+            if (PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
+            Py_CLEAR(self->context_token);
+            Py_CLEAR(self->parent);
+            return NULL;
+        }
+    }
     self->thread_previous = rs_thread_scope; /* The thread-local's reference moves here. */
     rs_thread_scope = (rs_scope *)Py_NewRef(self);
     self->state = RS_SCOPE_ACTIVE;
@@ -149,6 +187,9 @@ scope_exit(rs_scope *self, PyObject *unused)
     }
     self->end_ns = rs_now_ns();
     self->cpu_ns = rs_thread_cpu_ns() - self->cpu_start_ns;
+    if (self->cpu != NULL) {
+        rs_sampler_detach_all(self->cpu);
+    }
     self->state = RS_SCOPE_DONE;
     atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     if (rs_thread_scope == self) {
@@ -196,6 +237,7 @@ scope_traverse(rs_scope *self, visitproc visit, void *arg)
     Py_VISIT(self->thread_previous);
     Py_VISIT(self->context_token);
     Py_VISIT(self->options.exclude_paths);
+    Py_VISIT(self->options.own_paths);
     Py_VISIT(self->report);
     return 0;
 }
@@ -208,6 +250,7 @@ scope_clear(rs_scope *self)
     Py_CLEAR(self->parent);
     Py_CLEAR(self->context_token);
     Py_CLEAR(self->options.exclude_paths);
+    Py_CLEAR(self->options.own_paths);
     Py_CLEAR(self->report);
     return 0;
 }
@@ -222,6 +265,10 @@ scope_dealloc(rs_scope *self)
     Py_CLEAR(self->thread_previous);
     scope_clear(self);
     rs_sql_state_free(self->sql);
+    if (self->cpu != NULL) {
+        rs_sampler_detach_all(self->cpu);
+        rs_cpu_state_release(self->cpu);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -107,22 +107,34 @@ is_excluded(PyObject *file, PyObject *prefixes)
     return 0;
 }
 
-int
-rs_callsite_resolve(const rs_frame_ref *frames, int depth, PyObject *exclude_paths,
-                    PyObject **file, int *line, PyObject **function)
+/* The index of the innermost frame outside `prefixes`, or -1 when none; -2 on error. */
+static int
+innermost_outside(const rs_frame_ref *frames, int depth, PyObject *prefixes)
 {
-    int chosen = 0; /* Index of the frame we report; the innermost when all are excluded. */
-
     for (int i = 0; i < depth; i++) {
-        int excluded = is_excluded(frames[i].code->co_filename, exclude_paths);
+        int excluded = is_excluded(frames[i].code->co_filename, prefixes);
         if (excluded < 0) {
-            return -1;
+            return -2;
         }
         if (!excluded) {
-            chosen = i;
-            break;
+            return i;
         }
     }
+    return -1;
+}
+
+int
+rs_callsite_resolve(const rs_frame_ref *frames, int depth, PyObject *exclude_paths,
+                    PyObject *own_paths, PyObject **file, int *line, PyObject **function)
+{
+    int chosen = innermost_outside(frames, depth, exclude_paths);
+    if (chosen == -1) {
+        chosen = innermost_outside(frames, depth, own_paths);
+    }
+    if (chosen == -2) {
+        return -1;
+    }
+    chosen = chosen < 0 ? 0 : chosen;
     if (depth == 0) {
         *file = PyUnicode_FromString("<unknown>");
         *function = PyUnicode_FromString("<unknown>");

@@ -47,10 +47,12 @@ int rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler);
 
 /*
  * Resolves `frames` to the innermost frame whose file starts with none of `exclude_paths`
- * (a tuple of str); when every frame is excluded, the innermost one. Sets new references to
- * the file name and function name, and the line. Returns 0, or -1 with an exception set.
+ * (a tuple of str); when every frame is excluded (a query run by a library on its own), the
+ * innermost one outside `own_paths` (reqscope itself), so a report never blames reqscope's
+ * hooks. Sets new references to the file name and function name, and the line. Returns 0, or
+ * -1 with an exception set.
  */
 int rs_callsite_resolve(const rs_frame_ref *frames, int depth, PyObject *exclude_paths,
-                        PyObject **file, int *line, PyObject **function);
+                        PyObject *own_paths, PyObject **file, int *line, PyObject **function);
 
 #endif /* RS_CALLSITE_H */

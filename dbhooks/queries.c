@@ -207,7 +207,7 @@ alias_epoch(rs_sql_state *state, uint64_t alias_hash)
 /*
  * Points `*text` at the UTF-8 bytes of `sql` (str or bytes). ASCII str and bytes are used in
  * place; other str are encoded into `*owned` (raw memory, caller frees). Returns 0, or -1 when
- * `sql` is of another type or memory ran out.
+ * memory ran out.
  */
 static int
 sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
@@ -217,9 +217,6 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
         *text = PyBytes_AS_STRING(sql);
         *length = (size_t)PyBytes_GET_SIZE(sql);
         return 0;
-    }
-    if (!PyUnicode_Check(sql)) {
-        return -1;
     }
     if (PyUnicode_IS_ASCII(sql)) {
         *text = (const char *)PyUnicode_DATA(sql);
@@ -263,13 +260,22 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
 
 /* Whether a statement already in flight on `conn_key` encloses the one being begun: an
  * event-style layer's statement covers its connection; a wrapper's covers the frames below
- * its own. */
+ * its own. A connection-scoped statement still in flight when its own layer begins another one
+ * on the same connection was abandoned (its end never came, say because another listener
+ * raised): it is dropped and counted rather than hiding every later statement. */
 static int
-is_nested(const rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture)
+is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture,
+          int flags)
 {
     for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
-        const rs_sql_inflight *slot = &state->inflight[i];
+        rs_sql_inflight *slot = &state->inflight[i];
         if (!slot->in_use || slot->conn_key != conn_key) {
+            continue;
+        }
+        if (slot->frame == NULL && (flags & RS_SQL_CONN_SCOPED)) {
+            release_inflight(slot);
+            state->inflight_count--;
+            state->dropped.abandoned++;
             continue;
         }
         if (slot->frame == NULL) {
@@ -316,7 +322,7 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     rs_callsite_capture capture;
 
     rs_callsite_capture_stack(&capture);
-    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture)) {
+    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture, flags)) {
         return -1;
     }
     int slot_index = -1;
@@ -334,6 +340,10 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     const char *text;
     size_t length;
     char *owned;
+    if (!PyUnicode_Check(sql) && !PyBytes_Check(sql)) {
+        state->dropped.unsupported++;
+        return -1;
+    }
     if (sql_text(sql, &text, &length, &owned) < 0) {
         state->dropped.memory++;
         return -1;
@@ -491,6 +501,7 @@ record(rs_scope *scope, const rs_sql_state *origin, const rs_sql_inflight *slot,
     recent->duration_ns = duration_ns;
     recent->slow_index = -1;
     recent->flags = slot->flags;
+    recent->count_fetched_rows = rowcount < 0;
 
     uint64_t *epoch = alias_epoch(state, slot->alias_hash);
     if (fp->kind == RS_STMT_READ) {
@@ -536,7 +547,9 @@ charge_fetch(rs_sql_state *state, const rs_scope_options *options, uintptr_t cur
         }
         rs_sql_query *query = recent->query;
         query->time_ns += duration_ns;
-        query->rows += rows > 0 ? (uint64_t)rows : 0;
+        if (recent->count_fetched_rows && rows > 0) {
+            query->rows += (uint64_t)rows;
+        }
         state->time_ns += duration_ns;
         recent->duration_ns += duration_ns;
         if (recent->duration_ns > query->max_ns) {
@@ -587,14 +600,14 @@ rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text)
 }
 
 int
-rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths)
+rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths, PyObject *own_paths)
 {
     rs_sql_callsite *callsite, *next;
     HASH_ITER(hh, state->callsites, callsite, next) {
         if (callsite->file != NULL) {
             continue;
         }
-        if (rs_callsite_resolve(callsite->frames, callsite->depth, exclude_paths,
+        if (rs_callsite_resolve(callsite->frames, callsite->depth, exclude_paths, own_paths,
                                 &callsite->file, &callsite->line, &callsite->function) < 0) {
             return -1;
         }

@@ -84,6 +84,7 @@ typedef struct {
     uint64_t duration_ns;      /* Execute plus fetches so far. */
     int slow_index;            /* Its entry in the slow log, or -1. */
     int flags;                 /* RS_SQL_* of the statement. */
+    int count_fetched_rows;    /* The driver gave no rowcount: count the rows fetched. */
     PyObject *sql, *params;    /* Strong, for a late EXPLAIN; only in the scope it began in. */
 } rs_sql_recent;
 
@@ -127,6 +128,8 @@ typedef struct rs_sql_state {
     uint64_t count, time_ns, duplicates, errors;
     struct {
         uint64_t queries, callsites, params, slow, inflight, aliases, memory;
+        uint64_t unsupported; /* sql that was neither str nor bytes. */
+        uint64_t abandoned;   /* Connection-scoped statements whose end never came. */
     } dropped;
 } rs_sql_state;
 
@@ -145,7 +148,9 @@ int rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyOb
                  PyObject *sql, PyObject *params, int flags);
 
 /*
- * Ends the statement in `slot` and records it in `scope` and its active ancestors. Returns 1
+ * Ends the statement in `slot` and records it in `scope` and its active ancestors. `rowcount`
+ * is the driver's (rows written, or for some drivers rows selected), or -1 when it has none;
+ * with -1 the rows later fetched through rs_sql_fetched are counted instead. Returns 1
  * when the caller should EXPLAIN it (a read slow enough, first time in this scope), else 0.
  * `fingerprint` receives its id. Never raises.
  */
@@ -163,9 +168,9 @@ int rs_sql_fetched(rs_scope *scope, uintptr_t cursor_key, uint64_t duration_ns, 
 /* Attaches EXPLAIN output to a fingerprint of `scope` and its ancestors. */
 void rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text);
 
-/* Resolves every call site of `state` against `exclude_paths`. Returns 0, or -1 with an
+/* Resolves every call site of `state` (see rs_callsite_resolve). Returns 0, or -1 with an
  * exception set. Report time only. */
-int rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths);
+int rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths, PyObject *own_paths);
 
 /* Whether `scope` has a statement in `slot` (used to validate tokens). */
 int rs_sql_slot_valid(const rs_scope *scope, int slot);

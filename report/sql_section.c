@@ -140,7 +140,8 @@ put_dropped(PyObject *dropped, const rs_sql_state *state)
         {"sql_queries", state->dropped.queries},   {"sql_callsites", state->dropped.callsites},
         {"sql_params", state->dropped.params},     {"sql_slow", state->dropped.slow},
         {"sql_inflight", state->dropped.inflight}, {"sql_aliases", state->dropped.aliases},
-        {"sql_memory", state->dropped.memory},
+        {"sql_memory", state->dropped.memory},     {"sql_unsupported", state->dropped.unsupported},
+        {"sql_abandoned", state->dropped.abandoned},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         if (rs_dict_put(dropped, counters[i].name,
@@ -158,7 +159,8 @@ rs_report_sql(rs_scope *scope, PyObject *dropped)
     uint64_t similar_groups = 0;
     PyObject *section = NULL, *queries = NULL, *findings = NULL;
 
-    if (rs_sql_resolve_callsites(state, scope->options.exclude_paths) < 0 ||
+    if (rs_sql_resolve_callsites(state, scope->options.exclude_paths,
+                                 scope->options.own_paths) < 0 ||
         (queries = queries_list(state, &similar_groups)) == NULL ||
         (findings = PyList_New(0)) == NULL ||
         rs_sql_detect(scope, rs_scope_wall_ms(scope), findings) < 0 ||

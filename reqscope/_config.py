@@ -16,10 +16,15 @@ class ConfigError(ValueError):
     """A reqscope setting has a value it cannot use."""
 
 
+def own_paths() -> tuple[str, ...]:
+    """reqscope's own package folder, as imported and with links resolved."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    return tuple(sorted({package + os.sep, os.path.realpath(package) + os.sep}))
+
+
 def _default_exclude_paths() -> tuple[str, ...]:
     """Path prefixes that are never a call site: the stdlib, site-packages and reqscope."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    paths = {package + os.sep, os.path.realpath(package) + os.sep}
+    paths = set(own_paths())
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(name)
         if path:
@@ -80,6 +85,7 @@ class Settings:
             "slow_min_ms": float(self.slow_min_ms),
             "n_plus_one_min": self.n_plus_one_min,
             "exclude_paths": self.exclude_paths + self.extra_exclude_paths,
+            "own_paths": own_paths(),
         }
 
 

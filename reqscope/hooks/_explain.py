@@ -26,30 +26,54 @@ def _sqlite_plan(cursor, sql, params) -> str:
     return "\n".join(lines)
 
 
+class PostgresqlExplain:
+    """The statements that EXPLAIN one PostgreSQL statement safely, for a sync or async runner.
+
+    Inside a transaction the EXPLAIN runs under a SAVEPOINT, so its failure cannot abort the
+    application's transaction; ANALYZE executes the statement, so it is always rolled back.
+    """
+
+    def __init__(self, sql, in_transaction, analyze):
+        if isinstance(sql, bytes):
+            sql = sql.decode("utf-8", "replace")
+        self.explain = ("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ") + sql
+        undo = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}" if in_transaction else "ROLLBACK"
+        guarded = in_transaction or analyze
+        self.before = [f"SAVEPOINT {SAVEPOINT}" if in_transaction else "BEGIN"] if guarded else []
+        self.on_failure = [undo] if guarded else []
+        if analyze:
+            self.on_success = [undo]
+        elif in_transaction:
+            self.on_success = [f"RELEASE SAVEPOINT {SAVEPOINT}"]
+        else:
+            self.on_success = []
+
+    @staticmethod
+    def text(rows) -> str:
+        return "\n".join(str(row[0]) for row in rows)
+
+
 def _postgresql_plan(cursor, sql, params, in_transaction, analyze) -> str:
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-    guard = in_transaction or analyze
-    if guard:
-        cursor.execute(f"SAVEPOINT {SAVEPOINT}" if in_transaction else "BEGIN")
+    steps = PostgresqlExplain(sql, in_transaction, analyze)
+    for statement in steps.before:
+        cursor.execute(statement)
     try:
-        cursor.execute(prefix + sql, params)
-        plan = "\n".join(str(row[0]) for row in cursor.fetchall())
+        cursor.execute(steps.explain, params)
+        rows = cursor.fetchall()
     except BaseException:
-        if guard:
-            cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}" if in_transaction else "ROLLBACK")
+        for statement in steps.on_failure:
+            cursor.execute(statement)
         raise
-    if analyze:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}" if in_transaction else "ROLLBACK")
-    elif in_transaction:
-        cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
-    return plan
+    for statement in steps.on_success:
+        cursor.execute(statement)
+    return steps.text(rows)
 
 
 def plan_text(dialect, cursor, sql, params, in_transaction, analyze) -> str:
     """The plan of ``sql`` as text; raises what the driver raises."""
-    if isinstance(sql, bytes):
-        sql = sql.decode("utf-8", "replace")
     if dialect == "sqlite":
+        if isinstance(sql, bytes):
+            sql = sql.decode("utf-8", "replace")
         return _sqlite_plan(cursor, sql, params)
     if dialect == "postgresql":
         return _postgresql_plan(cursor, sql, params, in_transaction, analyze)
@@ -97,5 +121,3 @@ def explain_sync(fingerprint, dialect, cursor, sql, params, in_transaction, anal
             pass
     _core.sql_explained(fingerprint, text)
 
-# Old name, kept only until the psycopg hooks move to register_explainer in this change.
-register_fetch_explainer = register_explainer

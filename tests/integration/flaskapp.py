@@ -39,11 +39,3 @@ def author_twice(author_id):
     connection.close()
     return jsonify([first[0], second[0]])
 
-
-def create_database(path):
-    connection = sqlite3.connect(path)
-    connection.execute("CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT)")
-    connection.executemany("INSERT INTO author VALUES (?, ?)",
-                           [(i, f"author {i}") for i in range(1, 6)])
-    connection.commit()
-    connection.close()

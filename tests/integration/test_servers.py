@@ -4,6 +4,7 @@ stderr; the tests read it after stopping the server."""
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -116,13 +117,13 @@ def test_django_under_uvicorn_profiles_async_requests(django_database):
 
 
 def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
-    sys.path.insert(0, str(INTEGRATION))
-    try:
-        from flaskapp import create_database
-    finally:
-        sys.path.remove(str(INTEGRATION))
     database = tmp_path / "flask.db"
-    create_database(database)
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT)")
+    connection.executemany("INSERT INTO author VALUES (?, ?)",
+                           [(i, f"author {i}") for i in range(1, 6)])
+    connection.commit()
+    connection.close()
     command = [BIN / "gunicorn", "--workers", "1", "--threads", "4", "--bind",
                "127.0.0.1:{port}", "flaskapp:app"]
     with serve(command, {"FLASKAPP_DATABASE": str(database)}) as (url, output):

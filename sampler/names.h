@@ -1,0 +1,42 @@
+/*
+ * names.h: function, file and line of sampled frames, resolved from safe copies.
+ *
+ * A sample holds (code object, instruction) addresses that may be freed the moment after, so
+ * names are resolved at sampling time, in the sampler thread, by copying the strings and the
+ * line table out of the code object (safe_read.h), and interned: each distinct (function,
+ * file, line, first line) gets a small id for good. A cache maps addresses to ids; its key
+ * includes the code object's name and file pointers and first line, so a code object freed
+ * and replaced at the same address by another function misses the cache instead of lying.
+ * The cache is cleared when full, so code created and freed in a loop keeps memory flat; the
+ * interned names are bounded by RS_NAMES_MAX (then new ones count as dropped).
+ * rs_names_intern is called by the sampler under its lock; rs_names_get needs no lock.
+ */
+#ifndef RS_NAMES_H
+#define RS_NAMES_H
+
+#include <stdint.h>
+
+#include "stack_reader.h"
+
+#define RS_NAMES_MAX (1u << 20)
+#define RS_NAME_UNKNOWN 0u /* The id of "<unknown>", for frames that could not be named. */
+
+typedef struct {
+    const char *function; /* Qualified name, UTF-8. */
+    const char *file;     /* co_filename, UTF-8. */
+    int32_t line;         /* Line of the instruction (first line when unknown). */
+    int32_t first_line;   /* Line of the def. */
+} rs_name;
+
+/* The id of a sampled frame's name (RS_NAME_UNKNOWN when it cannot be read or the table is
+ * full). */
+uint32_t rs_names_intern(const rs_raw_frame *frame);
+
+/* The name of an id, valid for the life of the process; any thread, no lock. NULL for an id
+ * never handed out. */
+const rs_name *rs_names_get(uint32_t id);
+
+/* Names that could not be interned because the table was full. */
+uint64_t rs_names_dropped(void);
+
+#endif /* RS_NAMES_H */

@@ -1,0 +1,414 @@
+/*
+ * sampler.c: the sampling thread, its registry of threads and attachments, and the per-scope
+ * stack tables (see sampler.h).
+ *
+ * The thread sleeps on a condition variable while nothing is attached, so an installed but
+ * idle reqscope costs no wake-ups. While something is attached it ticks on absolute deadlines
+ * (clock_nanosleep with TIMER_ABSTIME) at the smallest interval any attached scope asked for;
+ * a tick that comes late is weighted by the real elapsed time and the ticks it stands for are
+ * counted as missed. Signals are blocked in the thread, so they keep going to Python's threads.
+ *
+ * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
+ * sampler thread does not exist, empties the registry and marks the thread stopped; the next
+ * attach in the child starts a fresh one.
+ */
+#include "sampler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "names.h"
+#include "stack_reader.h"
+
+typedef struct {
+    PyThreadState *tstate;  /* Identity and address to read; never dereferenced directly. */
+    clockid_t cpu_clock;    /* The thread's CPU clock. */
+    int has_cpu_clock;
+    uint64_t last_wall_ns, last_cpu_ns;
+    int users;              /* Attachments on this thread; 0 = free slot. */
+} sampled_thread;
+
+typedef struct {
+    const void *context;    /* The contextvars.Context whose samples go to `state`. */
+    int thread;             /* Index into threads. */
+    rs_cpu_state *state;    /* One reference held. */
+} attachment;
+
+/* The registry: protected by sampler_lock. */
+static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sampler_wake = PTHREAD_COND_INITIALIZER;
+static sampled_thread threads[RS_SAMPLER_MAX_THREADS];
+static attachment attachments[RS_SAMPLER_MAX_ATTACHMENTS];
+static int attachment_count;
+static int running;          /* The thread exists in this process. */
+static int stop_requested;
+static pthread_t sampler_thread;
+static int atfork_installed; /* Written once with the GIL. */
+
+static _Atomic uint64_t ticks;
+
+/* A stack read by the sampler; one, since the sampler is one thread. */
+static rs_raw_stack raw_stack;
+static uint32_t stack_names[RS_STACK_MAX_DEPTH];
+
+rs_cpu_state *
+rs_cpu_state_new(uint64_t interval_ns)
+{
+    rs_cpu_state *state = (rs_cpu_state *)rs_raw_calloc(1, sizeof(*state));
+    if (state != NULL) {
+        atomic_init(&state->references, 1);
+        state->interval_ns = interval_ns;
+    }
+    return state;
+}
+
+void
+rs_cpu_state_release(rs_cpu_state *state)
+{
+    if (state == NULL || atomic_fetch_sub(&state->references, 1) != 1) {
+        return;
+    }
+    rs_cpu_stack *stack, *next;
+    HASH_ITER(hh, state->stacks, stack, next) {
+        HASH_DEL(state->stacks, stack);
+        rs_raw_free(stack);
+    }
+    rs_raw_free(state);
+}
+
+static uint64_t
+hash_names(const uint32_t *names, int depth)
+{
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (int i = 0; i < depth; i++) {
+        hash = (hash ^ names[i]) * 0x100000001b3ull;
+        hash ^= hash >> 29;
+    }
+    return hash;
+}
+
+/* Adds one sample to `state`. Called by the sampler with the lock held. */
+static void
+record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncated,
+              uint64_t wall_ns, uint64_t cpu_ns, uint64_t now_ns)
+{
+    state->samples++;
+    state->wall_ns += wall_ns;
+    state->cpu_ns += cpu_ns;
+    state->truncated_stacks += truncated != 0;
+    if (state->first_sample_ns == 0) {
+        state->first_sample_ns = now_ns;
+    }
+    state->last_sample_ns = now_ns;
+    if (wall_ns >= 2 * state->interval_ns) {
+        state->missed += wall_ns / state->interval_ns - 1;
+    }
+    uint64_t hash = hash_names(names, depth);
+    rs_cpu_stack *stack;
+    HASH_FIND(hh, state->stacks, &hash, sizeof(hash), stack);
+    if (stack == NULL) {
+        if (state->stack_count >= RS_CPU_MAX_STACKS) {
+            state->dropped_stacks++;
+            return;
+        }
+        stack = (rs_cpu_stack *)rs_raw_calloc(1, sizeof(*stack) + sizeof(uint32_t) * depth);
+        if (stack == NULL) {
+            state->dropped_stacks++;
+            return;
+        }
+        stack->hash = hash;
+        stack->depth = (uint32_t)depth;
+        memcpy(stack->names, names, sizeof(uint32_t) * depth);
+        HASH_ADD(hh, state->stacks, hash, sizeof(stack->hash), stack);
+        state->stack_count++;
+    }
+    stack->samples++;
+    stack->wall_ns += wall_ns;
+    stack->cpu_ns += cpu_ns;
+}
+
+/* Samples every registered thread once. Called with the lock held. */
+static void
+tick(void)
+{
+    uint64_t now_ns = rs_now_ns();
+    for (int index = 0; index < RS_SAMPLER_MAX_THREADS; index++) {
+        sampled_thread *thread = &threads[index];
+        if (thread->users == 0) {
+            continue;
+        }
+        uint64_t cpu_now_ns = thread->last_cpu_ns;
+        struct timespec cpu_time;
+        if (thread->has_cpu_clock && clock_gettime(thread->cpu_clock, &cpu_time) == 0) {
+            cpu_now_ns = (uint64_t)cpu_time.tv_sec * 1000000000u + (uint64_t)cpu_time.tv_nsec;
+        }
+        uint64_t wall_ns = now_ns - thread->last_wall_ns;
+        uint64_t cpu_ns = cpu_now_ns > thread->last_cpu_ns ? cpu_now_ns - thread->last_cpu_ns : 0;
+        cpu_ns = cpu_ns < wall_ns ? cpu_ns : wall_ns;
+        thread->last_wall_ns = now_ns;
+        thread->last_cpu_ns = cpu_now_ns;
+
+        const void *context = rs_stack_read_context(thread->tstate);
+        int read = 0; /* Whether raw_stack holds this thread's stack yet. */
+        for (int i = 0; i < attachment_count; i++) {
+            attachment *each = &attachments[i];
+            if (each->thread != index || each->context != context || context == NULL) {
+                continue;
+            }
+            if (!read) {
+                if (rs_stack_read(thread->tstate, &raw_stack) < 0) {
+                    each->state->unreadable++;
+                    break;
+                }
+                for (int depth = 0; depth < raw_stack.depth; depth++) {
+                    stack_names[depth] = rs_names_intern(&raw_stack.frames[depth]);
+                }
+                read = 1;
+            }
+            record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated,
+                          wall_ns, cpu_ns, now_ns);
+        }
+    }
+    atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
+}
+
+/* The tick interval: the smallest any attached state asked for. Lock held. */
+static uint64_t
+current_interval(void)
+{
+    uint64_t interval = RS_SAMPLER_MAX_INTERVAL_NS;
+    for (int i = 0; i < attachment_count; i++) {
+        if (attachments[i].state->interval_ns < interval) {
+            interval = attachments[i].state->interval_ns;
+        }
+    }
+    return interval;
+}
+
+static void *
+sampler_main(void *unused)
+{
+    uint64_t deadline = rs_now_ns();
+    pthread_mutex_lock(&sampler_lock);
+    while (!stop_requested) {
+        if (attachment_count == 0) {
+            pthread_cond_wait(&sampler_wake, &sampler_lock);
+            deadline = rs_now_ns();
+            continue;
+        }
+        deadline += current_interval();
+        uint64_t now = rs_now_ns();
+        if (deadline < now) {
+            deadline = now; /* Late: weights carry the real elapsed time. */
+        }
+        pthread_mutex_unlock(&sampler_lock);
+        struct timespec until = {(time_t)(deadline / 1000000000u),
+                                 (long)(deadline % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
+        }
+        pthread_mutex_lock(&sampler_lock);
+        if (!stop_requested) {
+            tick();
+        }
+    }
+    pthread_mutex_unlock(&sampler_lock);
+    return NULL;
+}
+
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&sampler_lock);
+}
+
+static void
+after_fork_in_parent(void)
+{
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+/* In the child only the forking thread exists: forget the sampler thread and every
+ * attachment (their states stay valid: the scopes that own them still hold references). */
+static void
+after_fork_in_child(void)
+{
+    pthread_mutex_init(&sampler_lock, NULL);
+    pthread_cond_init(&sampler_wake, NULL);
+    for (int i = 0; i < attachment_count; i++) {
+        atomic_fetch_sub(&attachments[i].state->references, 1);
+    }
+    attachment_count = 0;
+    memset(threads, 0, sizeof(threads));
+    running = 0;
+    stop_requested = 0;
+}
+
+/* Starts the thread unless it runs. Lock held. Returns 0 or an errno value. */
+static int
+ensure_running(void)
+{
+    if (running) {
+        return 0;
+    }
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int error = pthread_create(&sampler_thread, NULL, sampler_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (error == 0) {
+        running = 1;
+        stop_requested = 0;
+    }
+    return error;
+}
+
+static int
+find_or_add_thread(PyThreadState *tstate)
+{
+    int free_slot = -1;
+    for (int i = 0; i < RS_SAMPLER_MAX_THREADS; i++) {
+        if (threads[i].users > 0 && threads[i].tstate == tstate) {
+            return i;
+        }
+        if (threads[i].users == 0 && free_slot < 0) {
+            free_slot = i;
+        }
+    }
+    if (free_slot < 0) {
+        return -1;
+    }
+    sampled_thread *thread = &threads[free_slot];
+    thread->tstate = tstate;
+    thread->has_cpu_clock = pthread_getcpuclockid(pthread_self(), &thread->cpu_clock) == 0;
+    thread->last_wall_ns = rs_now_ns();
+    thread->last_cpu_ns = rs_thread_cpu_ns();
+    thread->users = 0;
+    return free_slot;
+}
+
+int
+rs_sampler_attach(rs_cpu_state *state)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    const void *context = tstate->context;
+    if (!atfork_installed) {
+        pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+        atfork_installed = 1;
+    }
+    pthread_mutex_lock(&sampler_lock);
+    int thread = find_or_add_thread(tstate);
+    if (thread < 0 || attachment_count == RS_SAMPLER_MAX_ATTACHMENTS) {
+        pthread_mutex_unlock(&sampler_lock);
+        PyErr_SetString(PyExc_RuntimeError, "reqscope: too many threads or scopes sampled at "
+                                            "once for the CPU sampler");
+        return -1;
+    }
+    int error = ensure_running();
+    if (error != 0) {
+        pthread_mutex_unlock(&sampler_lock);
+        errno = error;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    threads[thread].users++;
+    atomic_fetch_add(&state->references, 1);
+    attachments[attachment_count++] = (attachment){context, thread, state};
+    pthread_cond_signal(&sampler_wake);
+    pthread_mutex_unlock(&sampler_lock);
+    return 0;
+}
+
+/* Removes attachment `i`. Lock held. */
+static void
+remove_attachment(int i)
+{
+    threads[attachments[i].thread].users--;
+    atomic_fetch_sub(&attachments[i].state->references, 1);
+    attachments[i] = attachments[--attachment_count];
+}
+
+void
+rs_sampler_detach(rs_cpu_state *state)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    pthread_mutex_lock(&sampler_lock);
+    for (int i = 0; i < attachment_count; i++) {
+        if (attachments[i].state == state && threads[attachments[i].thread].tstate == tstate &&
+            attachments[i].context == tstate->context) {
+            remove_attachment(i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+void
+rs_sampler_detach_all(rs_cpu_state *state)
+{
+    pthread_mutex_lock(&sampler_lock);
+    for (int i = attachment_count - 1; i >= 0; i--) {
+        if (attachments[i].state == state) {
+            remove_attachment(i);
+        }
+    }
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+int
+rs_cpu_state_copy_stacks(rs_cpu_state *state, rs_cpu_state *copy, rs_cpu_stack ***stacks)
+{
+    pthread_mutex_lock(&sampler_lock);
+    *copy = *state;
+    copy->stacks = NULL;
+    *stacks = (rs_cpu_stack **)rs_raw_calloc(state->stack_count + 1, sizeof(rs_cpu_stack *));
+    unsigned count = 0;
+    rs_cpu_stack *stack, *next;
+    HASH_ITER(hh, state->stacks, stack, next) {
+        if (*stacks == NULL) {
+            break;
+        }
+        size_t size = sizeof(*stack) + sizeof(uint32_t) * stack->depth;
+        rs_cpu_stack *duplicate = (rs_cpu_stack *)rs_raw_malloc(size);
+        if (duplicate == NULL) {
+            break;
+        }
+        memcpy(duplicate, stack, size);
+        (*stacks)[count++] = duplicate;
+    }
+    pthread_mutex_unlock(&sampler_lock);
+    if (*stacks == NULL) {
+        return -1;
+    }
+    return (int)count;
+}
+
+void
+rs_sampler_stop(void)
+{
+    pthread_mutex_lock(&sampler_lock);
+    if (!running) {
+        pthread_mutex_unlock(&sampler_lock);
+        return;
+    }
+    stop_requested = 1;
+    pthread_cond_signal(&sampler_wake);
+    pthread_mutex_unlock(&sampler_lock);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(sampler_thread, NULL);
+    Py_END_ALLOW_THREADS
+    pthread_mutex_lock(&sampler_lock);
+    running = 0;
+    stop_requested = 0;
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+uint64_t
+rs_sampler_ticks(void)
+{
+    return atomic_load_explicit(&ticks, memory_order_relaxed);
+}

@@ -1,0 +1,1 @@
+SELECT [Order Details].[id], `name`, @p, :name, ?1, $1, %(n)s, N'x', X'0f', @@version FROM [dbo].[t] WHERE a IS NOT NULL AND b = TRUE

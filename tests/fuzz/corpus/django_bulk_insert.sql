@@ -1,0 +1,1 @@
+INSERT INTO "app_book" ("title", "author_id") VALUES (%s, %s), (%s, %s), (%s, %s) RETURNING "app_book"."id"

@@ -1,0 +1,1 @@
+SELECT "app_book"."id", "app_book"."title" FROM "app_book" INNER JOIN "app_author" ON ("app_book"."author_id" = "app_author"."id") WHERE ("app_book"."id" = %s AND "app_author"."name" IN (%s, %s)) ORDER BY "app_book"."title" ASC LIMIT 21

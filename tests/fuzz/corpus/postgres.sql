@@ -1,0 +1,1 @@
+WITH moved AS (DELETE FROM a WHERE id = ANY(ARRAY[1,2,3]) RETURNING *) INSERT INTO b SELECT * FROM moved WHERE x::int > -1.5e3 AND y = E'a\'b' AND z = $tag$ q $tag$ /* c /* n */ */ -- end
