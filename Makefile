@@ -4,9 +4,7 @@
 PYTHONS      ?= 3.11 3.12 3.13
 DEFAULT_PY   := 3.11
 PYTEST_ARGS  ?=
-venv_dir      = $(if $(filter $(DEFAULT_PY),$(1)),.venv,.venv-$(1))
-VENV         := $(call venv_dir,$(DEFAULT_PY))
-PY           := $(VENV)/bin/python
+PY           := .venv/bin/python
 
 .PHONY: help build demo test test-c test-py bench asan fuzz lint clean
 
@@ -21,9 +19,10 @@ demo: build      ## Build everything and profile a small SQLite workload.
 
 test: test-c     ## Run the C unit tests and pytest on CPython $(PYTHONS).
 	@set -e; for v in $(PYTHONS); do \
+	  venv=.venv; [ "$$v" = "$(DEFAULT_PY)" ] || venv=.venv-$$v; \
 	  tools/setup-env $$v; \
 	  echo "== pytest on CPython $$v"; \
-	  $(call venv_dir,$$v)/bin/python -m pytest -q tests/unit tests/integration $(PYTEST_ARGS); \
+	  $$venv/bin/python -m pytest -q tests/unit tests/integration $(PYTEST_ARGS); \
 	done
 
 test-c:          ## Build and run the C unit tests (tests/c).
