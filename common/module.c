@@ -15,6 +15,7 @@
 #include "params.h"
 #include "queries.h"
 #include "report.h"
+#include "sampler.h"
 
 /* Called as fetch_explainer(cursor, fingerprint, sql, params) when a fetch makes a read slow
  * enough to EXPLAIN; set once by reqscope.hooks._explain. Protected by the GIL. */
@@ -338,6 +339,39 @@ render_console(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return rs_render_console(args[0], color);
 }
 
+PyDoc_STRVAR(sampler_stop_doc,
+             "sampler_stop()\n\nStops the sampling thread and waits for it (registered with "
+             "atexit); the next CPU scope starts it again.");
+
+static PyObject *
+sampler_stop(PyObject *module, PyObject *unused)
+{
+    rs_sampler_stop();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(sampler_ticks_doc, "sampler_ticks() -> int\n\nTicks the sampler has run.");
+
+static PyObject *
+sampler_ticks(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLongLong(rs_sampler_ticks());
+}
+
+PyDoc_STRVAR(speedscope_doc,
+             "speedscope(report) -> dict\n\nThe speedscope document of a report dict with a CPU "
+             "section.");
+
+static PyObject *
+speedscope(PyObject *module, PyObject *report)
+{
+    if (!PyDict_Check(report)) {
+        PyErr_SetString(PyExc_TypeError, "speedscope(report: dict)");
+        return NULL;
+    }
+    return rs_render_speedscope(report);
+}
+
 static PyMethodDef module_methods[] = {
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
@@ -347,7 +381,10 @@ static PyMethodDef module_methods[] = {
     {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL,
      sql_explained_doc},
     {"set_fetch_explainer", set_fetch_explainer, METH_O, set_fetch_explainer_doc},
+    {"speedscope", speedscope, METH_O, speedscope_doc},
     {"is_active", is_active, METH_NOARGS, is_active_doc},
+    {"sampler_stop", sampler_stop, METH_NOARGS, sampler_stop_doc},
+    {"sampler_ticks", sampler_ticks, METH_NOARGS, sampler_ticks_doc},
     {"current_scope", current_scope, METH_NOARGS, current_scope_doc},
     {"thread_scope", thread_scope, METH_NOARGS, thread_scope_doc},
     {"register_lazy_loader", (PyCFunction)(void (*)(void))register_lazy_loader, METH_FASTCALL,

@@ -154,7 +154,7 @@ scope_enter(rs_scope *self, PyObject *unused)
     }
     if (self->options.cpu) {
         self->cpu = rs_cpu_state_new((uint64_t)(self->options.interval * 1e9));
-        if (self->cpu == NULL || rs_sampler_attach(self->cpu) < 0) {
+        if (self->cpu == NULL || rs_sampler_attach(self->cpu, 0) < 0) {
             if (self->cpu == NULL) {
                 PyErr_NoMemory();
             }
@@ -207,6 +207,36 @@ scope_exit(rs_scope *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* Scope._adopt(): makes this (active) scope current in the calling context and samples this
+ * whole thread for it, for work handed to a worker thread. Returns the ContextVar token for
+ * _release(). */
+static PyObject *
+scope_adopt(rs_scope *self, PyObject *unused)
+{
+    PyObject *token = PyContextVar_Set(rs_scope_var, (PyObject *)self);
+    if (token == NULL) {
+        return NULL;
+    }
+    if (self->state == RS_SCOPE_ACTIVE && self->cpu != NULL &&
+        rs_sampler_attach(self->cpu, 1) < 0) {
+        PyErr_Clear(); /* The work runs unsampled rather than failing. */
+    }
+    return token;
+}
+
+/* Scope._release(token): undoes _adopt() in the same worker. */
+static PyObject *
+scope_release(rs_scope *self, PyObject *token)
+{
+    if (self->cpu != NULL) {
+        rs_sampler_detach(self->cpu, 1);
+    }
+    if (PyContextVar_Reset(rs_scope_var, token) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 scope_report(rs_scope *self, PyObject *unused)
 {
@@ -224,6 +254,8 @@ scope_report(rs_scope *self, PyObject *unused)
     self->report = Py_NewRef(report);
     rs_sql_state_free(self->sql);
     self->sql = NULL;
+    rs_cpu_state_release(self->cpu);
+    self->cpu = NULL;
     Py_CLEAR(self->parent);
     return report;
 }
@@ -338,6 +370,8 @@ static PyMethodDef scope_methods[] = {
     {"_enter", (PyCFunction)scope_enter, METH_NOARGS, "Make this scope current."},
     {"_exit", (PyCFunction)scope_exit, METH_NOARGS, "Stop this scope and restore the previous."},
     {"_report", (PyCFunction)scope_report, METH_NOARGS, "The report dict (built once)."},
+    {"_adopt", (PyCFunction)scope_adopt, METH_NOARGS, "Run handed-over work in this scope."},
+    {"_release", (PyCFunction)scope_release, METH_O, "Undo _adopt(token)."},
     {NULL},
 };
 

@@ -37,6 +37,9 @@ rs_report_build(rs_scope *scope)
     if (scope->sql != NULL && rs_dict_put(report, "sql", rs_report_sql(scope, dropped)) < 0) {
         goto fail;
     }
+    if (scope->cpu != NULL && rs_dict_put(report, "cpu", rs_report_cpu(scope, dropped)) < 0) {
+        goto fail;
+    }
     if (rs_dict_put(report, "dropped", dropped) < 0) {
         dropped = NULL;
         goto fail;

@@ -4,6 +4,9 @@
  *   [SQL] 17 queries (4 duplicates, 2 similar, 1 N+1), 34 ms SQL / 243 ms total
  *     N+1        12x   8.1 ms  app/views.py:42 in book_list [app.Book.author]: select ...
  *
+ * With CPU samples, a [CPU] line (samples, achieved rate, on-CPU and waiting time), the
+ * hottest path and the top functions by self time follow.
+ *
  * One line per finding (N+1, duplicate, slow), then one per similar group not already shown,
  * each with its call site (relative to the working directory when under it) and its normalized
  * SQL cut at CONSOLE_SQL_WIDTH characters. Colour is ANSI and only when asked for; the Python
@@ -209,6 +212,100 @@ sql_lines(PyObject *sql, double wall_ms, const palette *p, PyObject *lines)
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* "a > b > c" for the heaviest stack, root first, at most CONSOLE_PATH_FRAMES innermost. */
+#define CONSOLE_PATH_FRAMES 8
+#define CONSOLE_TOP_FUNCTIONS 5
+
+static PyObject *
+hottest_path(PyObject *cpu)
+{
+    PyObject *stacks = PyDict_GetItemString(cpu, "stacks");
+    PyObject *frames = PyDict_GetItemString(cpu, "frames");
+    if (stacks == NULL || frames == NULL || PyList_GET_SIZE(stacks) == 0) {
+        return PyUnicode_FromString("(no samples)");
+    }
+    PyObject *heaviest = PyDict_GetItemString(PyList_GET_ITEM(stacks, 0), "frames");
+    Py_ssize_t depth = PyList_GET_SIZE(heaviest);
+    Py_ssize_t first = depth > CONSOLE_PATH_FRAMES ? depth - CONSOLE_PATH_FRAMES : 0;
+    PyObject *names = PyList_New(0);
+    if (names == NULL) {
+        return NULL;
+    }
+    if (first > 0 && append_line(names, PyUnicode_FromString("...")) < 0) {
+        Py_DECREF(names);
+        return NULL;
+    }
+    for (Py_ssize_t i = first; i < depth; i++) {
+        Py_ssize_t number = PyLong_AsSsize_t(PyList_GET_ITEM(heaviest, i));
+        PyObject *frame = number >= 0 && number < PyList_GET_SIZE(frames)
+                              ? PyList_GET_ITEM(frames, number)
+                              : NULL;
+        PyObject *function = frame ? PyDict_GetItemString(frame, "function") : NULL;
+        if (function == NULL || append_line(names, printable(function, 80)) < 0) {
+            Py_DECREF(names);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "malformed CPU stack in report");
+            }
+            return NULL;
+        }
+    }
+    PyObject *separator = PyUnicode_FromString(" > ");
+    PyObject *path = separator ? PyUnicode_Join(separator, names) : NULL;
+    Py_XDECREF(separator);
+    Py_DECREF(names);
+    return path;
+}
+
+static int
+cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
+{
+    double sampled = PyFloat_AsDouble(PyDict_GetItemString(cpu, "sampled_ms"));
+    char summary[256];
+    snprintf(summary, sizeof(summary),
+             "%s[CPU]%s %ld samples at %.1f ms (%.0f Hz, %ld missed): %.0f ms on CPU, %.0f ms "
+             "waiting",
+             p->bold, p->reset, PyLong_AsLong(PyDict_GetItemString(cpu, "samples")),
+             PyFloat_AsDouble(PyDict_GetItemString(cpu, "interval_ms")),
+             PyFloat_AsDouble(PyDict_GetItemString(cpu, "rate_hz")),
+             PyLong_AsLong(PyDict_GetItemString(cpu, "missed")),
+             PyFloat_AsDouble(PyDict_GetItemString(cpu, "on_cpu_ms")),
+             PyFloat_AsDouble(PyDict_GetItemString(cpu, "off_cpu_ms")));
+    if (PyErr_Occurred() || append_line(lines, PyUnicode_FromString(summary)) < 0) {
+        return -1;
+    }
+    PyObject *path = hottest_path(cpu);
+    if (append_line(lines, path ? PyUnicode_FromFormat("  hottest: %U", path) : NULL) < 0) {
+        Py_XDECREF(path);
+        return -1;
+    }
+    Py_DECREF(path);
+    PyObject *functions = PyDict_GetItemString(cpu, "functions");
+    Py_ssize_t shown = functions ? PyList_GET_SIZE(functions) : 0;
+    shown = shown > CONSOLE_TOP_FUNCTIONS ? CONSOLE_TOP_FUNCTIONS : shown;
+    for (Py_ssize_t i = 0; i < shown; i++) {
+        PyObject *function = PyList_GET_ITEM(functions, i);
+        double self_ms = PyFloat_AsDouble(PyDict_GetItemString(function, "self_ms"));
+        double total_ms = PyFloat_AsDouble(PyDict_GetItemString(function, "total_ms"));
+        char shares[96];
+        snprintf(shares, sizeof(shares), "  self %5.1f%%  total %5.1f%%  ",
+                 sampled > 0 ? 100.0 * self_ms / sampled : 0.0,
+                 sampled > 0 ? 100.0 * total_ms / sampled : 0.0);
+        PyObject *file = short_path(PyDict_GetItemString(function, "file"));
+        PyObject *name = printable(PyDict_GetItemString(function, "function"), 80);
+        PyObject *line = file && name ? PyUnicode_FromFormat(
+                                            "%s%U:%S %s%U%s", shares, file,
+                                            PyDict_GetItemString(function, "line"), p->bold,
+                                            name, p->reset)
+                                      : NULL;
+        Py_XDECREF(file);
+        Py_XDECREF(name);
+        if (append_line(lines, line) < 0) {
+            return -1;
+        }
+    }
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 PyObject *
 rs_render_console(PyObject *report, int color)
 {
@@ -236,6 +333,10 @@ rs_render_console(PyObject *report, int color)
     }
     Py_DECREF(shown_name);
     if (sql != NULL && sql != Py_None && sql_lines(sql, PyFloat_AsDouble(wall), p, lines) < 0) {
+        goto done;
+    }
+    PyObject *cpu = PyDict_GetItemString(report, "cpu");
+    if (cpu != NULL && cpu != Py_None && cpu_lines(cpu, p, lines) < 0) {
         goto done;
     }
     PyObject *separator = PyUnicode_FromString("\n");

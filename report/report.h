@@ -14,12 +14,19 @@
 /* The report dict of `scope` (new reference), or NULL with an exception set. */
 PyObject *rs_report_build(rs_scope *scope);
 
+/* The "cpu" section of the report (new reference), or NULL with an exception set. */
+PyObject *rs_report_cpu(rs_scope *scope, PyObject *dropped);
+
 /* The "sql" section of the report (new reference), or NULL with an exception set. */
 PyObject *rs_report_sql(rs_scope *scope, PyObject *dropped);
 
 /* The console text of `report`: a summary line and one line per finding. `color` adds ANSI
  * colours. Returns a new str, or NULL with an exception set. */
 PyObject *rs_render_console(PyObject *report, int color);
+
+/* The speedscope document (a dict) of a report with a CPU section, or NULL with an exception
+ * set. */
+PyObject *rs_render_speedscope(PyObject *report);
 
 /* Sets report[key] = value and releases value. Returns 0, or -1 (value NULL or set failed). */
 static inline int

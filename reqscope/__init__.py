@@ -7,6 +7,8 @@
     print(scope.report.render("console"))
 """
 
+import atexit
+
 from . import _core
 from ._config import ConfigError, configure
 from ._profile import Scope, profile
@@ -16,6 +18,9 @@ from .hooks import install, uninstall
 __all__ = ["ConfigError", "Report", "Scope", "configure", "fingerprint", "install", "profile",
            "uninstall"]
 __version__ = "0.1.0"
+
+# The sampling thread must be gone before the interpreter frees thread states.
+atexit.register(_core.sampler_stop)
 
 
 def fingerprint(sql):

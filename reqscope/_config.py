@@ -40,6 +40,8 @@ def _default_exclude_paths() -> tuple[str, ...]:
 class Settings:
     """What a scope records and how it judges what it saw."""
 
+    cpu: bool = False
+    interval: float = 0.001
     sql: bool = True
     show_params: bool = False
     explain: bool = True
@@ -52,13 +54,17 @@ class Settings:
     extra_exclude_paths: tuple[str, ...] = ()
 
     def validate(self) -> "Settings":
-        for name in ("sql", "show_params", "explain", "explain_analyze"):
+        for name in ("cpu", "sql", "show_params", "explain", "explain_analyze"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
         for name in ("slow_ms", "slow_min_ms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{name} must be a number of milliseconds >= 0, not {value!r}")
+        if (isinstance(self.interval, bool) or not isinstance(self.interval, (int, float))
+                or not 0.0001 <= self.interval <= 0.1):
+            raise ConfigError(f"interval must be within 0.0001 and 0.1 seconds (100 us to 100 "
+                              f"ms), not {self.interval!r}")
         if not isinstance(self.slow_share, (int, float)) or not 0 <= self.slow_share <= 1:
             raise ConfigError(f"slow_share must be within [0, 1], not {self.slow_share!r}")
         if (
@@ -76,6 +82,8 @@ class Settings:
     def scope_arguments(self) -> dict:
         """Keyword arguments for ``_core.Scope``."""
         return {
+            "cpu": self.cpu,
+            "interval": float(self.interval),
             "sql": self.sql,
             "show_params": self.show_params,
             "explain": self.explain,

@@ -10,7 +10,7 @@ import sys
 
 from . import _core
 
-FORMATS = ("console", "json")
+FORMATS = ("console", "json", "folded", "speedscope")
 
 
 def use_colour(stream=None) -> bool:
@@ -33,15 +33,22 @@ class Report:
         return self._scope._report()
 
     def render(self, format: str = "console", *, color: bool | None = None) -> str:
-        """The report as text: "console" (colour decided by use_colour() unless given) or "json".
+        """The report as text: "console" (colour decided by use_colour() unless given),
+        "json", "folded" (flamegraph.pl, speedscope) or "speedscope" (its JSON file format).
 
-        The CPU and memory sections and the "html", "folded" and "speedscope" formats arrive
-        with the sampler and memory tracer.
+        "folded" and "speedscope" need a scope profiled with cpu=True.
         """
         if format == "console":
             return _core.render_console(self.to_dict(), use_colour() if color is None else color)
         if format == "json":
             return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if format in ("folded", "speedscope"):
+            report = self.to_dict()
+            if "cpu" not in report:
+                raise ValueError(f"{format!r} needs CPU samples: profile with cpu=True")
+            if format == "folded":
+                return report["cpu"]["folded"]
+            return json.dumps(_core.speedscope(report))
         raise ValueError(f"unknown report format {format!r}; available: {', '.join(FORMATS)}")
 
     def __repr__(self) -> str:

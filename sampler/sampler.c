@@ -6,7 +6,10 @@
  * idle reqscope costs no wake-ups. While something is attached it ticks on absolute deadlines
  * (clock_nanosleep with TIMER_ABSTIME) at the smallest interval any attached scope asked for;
  * a tick that comes late is weighted by the real elapsed time and the ticks it stands for are
- * counted as missed. Signals are blocked in the thread, so they keep going to Python's threads.
+ * counted as missed. Each deadline is jittered by up to 10% of the interval either way, so a
+ * workload whose period is a multiple of the interval is not always caught at the same phase
+ * (aliasing); weighting by elapsed time keeps the estimate unbiased. Signals are blocked in
+ * the thread, so they keep going to Python's threads.
  *
  * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
  * sampler thread does not exist, empties the registry and marks the thread stopped; the next
@@ -34,7 +37,9 @@ typedef struct {
 } sampled_thread;
 
 typedef struct {
-    const void *context;    /* The contextvars.Context whose samples go to `state`. */
+    const void *context;    /* The contextvars.Context whose samples go to `state`, or NULL
+                               for any context of the thread (a worker running handed-over
+                               work, which may switch contexts inside). */
     int thread;             /* Index into threads. */
     rs_cpu_state *state;    /* One reference held. */
 } attachment;
@@ -104,10 +109,13 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
     if (state->first_sample_ns == 0) {
         state->first_sample_ns = now_ns;
     }
-    state->last_sample_ns = now_ns;
-    if (wall_ns >= 2 * state->interval_ns) {
-        state->missed += wall_ns / state->interval_ns - 1;
+    if (state->last_sample_ns != now_ns) { /* First of its threads sampled in this tick. */
+        state->ticks++;
+        if (wall_ns >= 2 * state->interval_ns) {
+            state->missed += wall_ns / state->interval_ns - 1;
+        }
     }
+    state->last_sample_ns = now_ns;
     uint64_t hash = hash_names(names, depth);
     rs_cpu_stack *stack;
     HASH_FIND(hh, state->stacks, &hash, sizeof(hash), stack);
@@ -130,6 +138,26 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
     stack->samples++;
     stack->wall_ns += wall_ns;
     stack->cpu_ns += cpu_ns;
+}
+
+/* Reads the stack of `tstate` into raw_stack while it runs in `context`: the context is read
+ * again after the stack, and a stack read across a switch (an event loop moving to another
+ * task under us) is read again, at most STACK_READ_ATTEMPTS times. Returns 0, or -1 when no
+ * consistent stack could be read. */
+#define STACK_READ_ATTEMPTS 3
+
+static int
+read_consistent_stack(PyThreadState *tstate, const void *context)
+{
+    for (int attempt = 0; attempt < STACK_READ_ATTEMPTS; attempt++) {
+        if (rs_stack_read(tstate, &raw_stack) < 0) {
+            return -1;
+        }
+        if (raw_stack.context == context && rs_stack_read_context(tstate) == context) {
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* Samples every registered thread once. Called with the lock held. */
@@ -157,11 +185,11 @@ tick(void)
         int read = 0; /* Whether raw_stack holds this thread's stack yet. */
         for (int i = 0; i < attachment_count; i++) {
             attachment *each = &attachments[i];
-            if (each->thread != index || each->context != context || context == NULL) {
+            if (each->thread != index || (each->context != NULL && each->context != context)) {
                 continue;
             }
             if (!read) {
-                if (rs_stack_read(thread->tstate, &raw_stack) < 0) {
+                if (read_consistent_stack(thread->tstate, context) < 0) {
                     each->state->unreadable++;
                     break;
                 }
@@ -190,10 +218,24 @@ current_interval(void)
     return interval;
 }
 
+/* The next deadline's jitter: uniform in [-interval/10, +interval/10], from xorshift64. */
+static int64_t
+jitter(uint64_t interval, uint64_t *random_state)
+{
+    uint64_t x = *random_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *random_state = x;
+    uint64_t span = interval / 5 + 1;
+    return (int64_t)(x % span) - (int64_t)(span / 2);
+}
+
 static void *
 sampler_main(void *unused)
 {
     uint64_t deadline = rs_now_ns();
+    uint64_t random_state = deadline | 1; /* Never zero. */
     pthread_mutex_lock(&sampler_lock);
     while (!stop_requested) {
         if (attachment_count == 0) {
@@ -201,7 +243,8 @@ sampler_main(void *unused)
             deadline = rs_now_ns();
             continue;
         }
-        deadline += current_interval();
+        uint64_t interval = current_interval();
+        deadline += interval + jitter(interval, &random_state);
         uint64_t now = rs_now_ns();
         if (deadline < now) {
             deadline = now; /* Late: weights carry the real elapsed time. */
@@ -292,10 +335,10 @@ find_or_add_thread(PyThreadState *tstate)
 }
 
 int
-rs_sampler_attach(rs_cpu_state *state)
+rs_sampler_attach(rs_cpu_state *state, int whole_thread)
 {
     PyThreadState *tstate = PyThreadState_Get();
-    const void *context = tstate->context;
+    const void *context = whole_thread ? NULL : tstate->context;
     if (!atfork_installed) {
         pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
         atfork_installed = 1;
@@ -333,13 +376,14 @@ remove_attachment(int i)
 }
 
 void
-rs_sampler_detach(rs_cpu_state *state)
+rs_sampler_detach(rs_cpu_state *state, int whole_thread)
 {
     PyThreadState *tstate = PyThreadState_Get();
+    const void *context = whole_thread ? NULL : tstate->context;
     pthread_mutex_lock(&sampler_lock);
     for (int i = 0; i < attachment_count; i++) {
         if (attachments[i].state == state && threads[attachments[i].thread].tstate == tstate &&
-            attachments[i].context == tstate->context) {
+            attachments[i].context == context) {
             remove_attachment(i);
             break;
         }

@@ -44,7 +44,11 @@ typedef struct rs_cpu_stack {
 typedef struct rs_cpu_state {
     _Atomic int references;
     uint64_t interval_ns;
-    uint64_t samples, missed, wall_ns, cpu_ns;
+    uint64_t samples;     /* Stacks recorded, one per thread per tick. */
+    uint64_t ticks;       /* Ticks that recorded at least one stack. */
+    uint64_t missed;      /* Ticks that came too late to happen, per the elapsed time. */
+    uint64_t wall_ns;     /* Elapsed time the samples stand for, summed over threads. */
+    uint64_t cpu_ns;      /* CPU time of the sampled threads over the same periods. */
     uint64_t first_sample_ns, last_sample_ns;
     uint64_t dropped_stacks, truncated_stacks, unreadable;
     unsigned stack_count;
@@ -58,15 +62,17 @@ rs_cpu_state *rs_cpu_state_new(uint64_t interval_ns);
 void rs_cpu_state_release(rs_cpu_state *state);
 
 /*
- * Attaches `state` to the calling thread's current context, registering the thread and
+ * Attaches `state` to the calling thread's current context, or with `whole_thread` to any
+ * context the thread runs (a worker doing handed-over work), registering the thread and
  * starting the sampler thread if needed. Holds the GIL. Returns 0, or -1 with an exception
  * set (too many threads or attachments, or the thread could not be started).
  */
-int rs_sampler_attach(rs_cpu_state *state);
+int rs_sampler_attach(rs_cpu_state *state, int whole_thread);
 
-/* Detaches `state` from the calling thread's current context. After it returns the sampler no
- * longer writes to `state` for this attachment. Holds the GIL. */
-void rs_sampler_detach(rs_cpu_state *state);
+/* Undoes one rs_sampler_attach made by the calling thread with the same `whole_thread` (and,
+ * without it, in the same context). After it returns the sampler no longer writes to `state`
+ * for that attachment. Holds the GIL. */
+void rs_sampler_detach(rs_cpu_state *state, int whole_thread);
 
 /* Detaches `state` from every thread and context (its scope ended). */
 void rs_sampler_detach_all(rs_cpu_state *state);

@@ -10,6 +10,7 @@ import importlib.util
 
 # Hook module -> the library it needs.
 HOOKS = {
+    "threads": "concurrent.futures",
     "sqlite3": "sqlite3",
     "psycopg2": "psycopg2",
     "psycopg": "psycopg",
@@ -34,12 +35,7 @@ def install(only=None):
     for name in names:
         if importlib.util.find_spec(HOOKS[name]) is None:
             continue
-        try:
-            module = _hook_module(name)
-        except ModuleNotFoundError as error:
-            if error.name is not None and error.name.startswith(f"{__name__}."):
-                continue  # That hook is not written yet.
-            raise
+        module = _hook_module(name)
         module.install()
         hooked.append(name)
         if name not in _installed:

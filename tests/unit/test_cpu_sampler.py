@@ -1,0 +1,228 @@
+"""The native CPU sampler: accuracy, attribution to the right scope, propagation, lifecycle."""
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import reqscope
+from reqscope import _core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def spin(seconds):
+    """Busy CPU for `seconds` (C calls only, so no Python frame of its own)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def a(seconds):
+    spin(seconds)
+
+
+def b(seconds):
+    spin(seconds)
+
+
+def c(seconds):
+    time.sleep(seconds)
+
+
+def shares(report):
+    """Each function's share of the sampled time, by total time (a and b spend theirs in spin)."""
+    cpu = report["cpu"]
+    total = cpu["sampled_ms"]
+    return {f["function"]: 100.0 * f["total_ms"] / total for f in cpu["functions"]}, cpu
+
+
+def function_names(report):
+    return {f["function"] for f in report["cpu"]["functions"]}
+
+
+def test_a_known_split_is_measured_within_five_points():
+    with reqscope.profile(cpu=True, interval=0.001, on_report=None) as scope:
+        for _ in range(100):  # 1 s: 60% on CPU in a, 30% in b, 10% asleep in c.
+            a(0.006)
+            b(0.003)
+            c(0.001)
+    measured, cpu = shares(scope.report.to_dict())
+    assert abs(measured["a"] - 60) <= 5, measured
+    assert abs(measured["b"] - 30) <= 5, measured
+    assert abs(measured["c"] - 10) <= 5, measured
+    assert cpu["sampled_ms"] >= 1000 * 0.9
+    assert cpu["rate_hz"] >= 500
+    on_cpu_share = 100.0 * cpu["on_cpu_ms"] / cpu["sampled_ms"]
+    assert abs(on_cpu_share - 90) <= 10, cpu
+
+
+def test_samples_weigh_the_elapsed_time_they_stand_for():
+    with reqscope.profile(cpu=True, interval=0.01, on_report=None) as scope:
+        a(0.3)
+    report = scope.report.to_dict()
+    cpu = report["cpu"]
+    assert cpu["interval_ms"] == 10.0
+    assert 20 <= cpu["samples"] <= 40
+    assert abs(cpu["sampled_ms"] - report["wall_ms"]) <= 25, cpu  # Within two intervals.
+
+
+def test_two_threads_with_their_own_scopes_see_only_their_own_functions():
+    reports = {}
+
+    def run(name, function):
+        with reqscope.profile(name=name, cpu=True, on_report=None) as scope:
+            for _ in range(40):
+                function(0.003)
+        reports[name] = scope.report.to_dict()
+
+    threads = [threading.Thread(target=run, args=("first", a)),
+               threading.Thread(target=run, args=("second", b))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "a" in function_names(reports["first"]) and "b" not in function_names(reports["first"])
+    assert "b" in function_names(reports["second"]) and "a" not in function_names(reports["second"])
+
+
+def make_work(index):
+    """A distinct function per request, named work_<index>."""
+    namespace = {"spin": spin}
+    exec(f"def work_{index}(seconds):\n    spin(seconds)\n", namespace)
+    return namespace[f"work_{index}"]
+
+
+def test_interleaved_asyncio_requests_get_only_their_own_samples():
+    works = [make_work(index) for index in range(50)]
+
+    async def request(index):
+        async with reqscope.profile(name=f"request {index}", cpu=True, on_report=None) as scope:
+            for _ in range(8):
+                works[index](0.002)
+                await asyncio.sleep(0)
+        return scope.report.to_dict()
+
+    async def main():
+        return await asyncio.gather(*(request(index) for index in range(50)))
+
+    reports = asyncio.run(main())
+    seen_own = 0
+    for index, report in enumerate(reports):
+        names = function_names(report) if report["cpu"]["samples"] else set()
+        others = {name for name in names if name.startswith("work_")} - {f"work_{index}"}
+        assert others == set(), (index, names)
+        seen_own += f"work_{index}" in names
+    assert seen_own >= 45  # 16 ms of CPU each: nearly every request is sampled.
+
+
+def test_work_handed_to_a_thread_pool_or_to_thread_is_sampled_in_the_scope():
+    reqscope.install(only=["threads"])
+    try:
+        async def main():
+            with reqscope.profile(cpu=True, on_report=None) as scope:
+                await asyncio.to_thread(a, 0.05)
+                with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                    pool.submit(b, 0.05).result()
+            return scope
+        scope = asyncio.run(main())
+    finally:
+        reqscope.uninstall()
+    measured, _ = shares(scope.report.to_dict())
+    assert measured.get("a", 0) > 20 and measured.get("b", 0) > 20, measured
+
+
+def test_folded_and_speedscope_outputs_hold_the_samples():
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        a(0.03)
+    folded = scope.report.render("folded").splitlines()
+    frame = f"a ({__file__}:{a.__code__.co_firstlineno})"
+    assert any(line.rsplit(" ", 1)[0].split(";")[-2] == frame for line in folded), folded
+    assert all(line.rsplit(" ", 1)[1].isdigit() for line in folded)
+    document = json.loads(scope.report.render("speedscope"))
+    profile = document["profiles"][0]
+    assert profile["type"] == "sampled" and profile["unit"] == "milliseconds"
+    assert len(profile["samples"]) == len(profile["weights"]) > 0
+    names = {frame["name"] for frame in document["shared"]["frames"]}
+    assert "a" in names
+
+
+def test_console_shows_the_hottest_path_and_top_functions():
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        a(0.05)
+    text = scope.report.render("console", color=False)
+    assert "[CPU] " in text and " on CPU, " in text
+    assert "hottest: " in text
+    assert text.split("hottest: ")[1].splitlines()[0].endswith("> a > spin")
+
+
+def test_folded_without_cpu_samples_says_how_to_get_them():
+    with reqscope.profile(on_report=None) as scope:
+        pass
+    with pytest.raises(ValueError, match="cpu=True"):
+        scope.report.render("folded")
+
+
+@pytest.mark.parametrize("interval", [0.00005, 0.2, 0])
+def test_intervals_outside_100us_to_100ms_are_refused(interval):
+    with pytest.raises(reqscope.ConfigError, match="interval"):
+        reqscope.profile(cpu=True, interval=interval)
+
+
+# CPython 3.12+ warns on any fork of a multi-threaded process; the sampler thread is one, and
+# its pthread_atfork handler is what makes this fork safe.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_gets_a_fresh_working_sampler():
+    with reqscope.profile(cpu=True, on_report=None) as parent_scope:
+        a(0.01)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                with reqscope.profile(cpu=True, on_report=None) as child_scope:
+                    a(0.05)
+                if "a" in function_names(child_scope.report.to_dict()):
+                    status = 0
+            finally:
+                os._exit(status)
+        _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert "a" in function_names(parent_scope.report.to_dict())
+
+
+def test_interpreter_exit_while_sampling_neither_crashes_nor_hangs():
+    code = textwrap.dedent("""
+        import threading, time, reqscope
+        def busy():
+            with reqscope.profile(cpu=True, on_report=None):
+                end = time.perf_counter() + 5
+                while time.perf_counter() < end:
+                    pass
+        threading.Thread(target=busy, daemon=True).start()
+        scope = reqscope.profile(cpu=True, on_report=None).__enter__()
+        time.sleep(0.05)
+        print("exiting")
+    """)
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "exiting"
+    assert time.monotonic() - started < 30
+
+
+def test_an_idle_installed_sampler_does_not_tick():
+    with reqscope.profile(cpu=True, on_report=None):
+        a(0.005)
+    time.sleep(0.01)
+    before = _core.sampler_ticks()
+    time.sleep(0.05)
+    assert _core.sampler_ticks() == before
