@@ -310,6 +310,19 @@ ensure_running(void)
     return error;
 }
 
+/* Takes sampler_lock from a Python thread: when the sampler holds it (a tick reading many
+ * stacks can take a fraction of a millisecond), wait without the GIL so other Python threads
+ * run meanwhile. */
+static void
+lock_from_python(void)
+{
+    if (pthread_mutex_trylock(&sampler_lock) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&sampler_lock);
+        Py_END_ALLOW_THREADS
+    }
+}
+
 static int
 find_or_add_thread(PyThreadState *tstate)
 {
@@ -343,7 +356,7 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread)
         pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
         atfork_installed = 1;
     }
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     int thread = find_or_add_thread(tstate);
     if (thread < 0 || attachment_count == RS_SAMPLER_MAX_ATTACHMENTS) {
         pthread_mutex_unlock(&sampler_lock);
@@ -380,7 +393,7 @@ rs_sampler_detach(rs_cpu_state *state, int whole_thread)
 {
     PyThreadState *tstate = PyThreadState_Get();
     const void *context = whole_thread ? NULL : tstate->context;
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     for (int i = 0; i < attachment_count; i++) {
         if (attachments[i].state == state && threads[attachments[i].thread].tstate == tstate &&
             attachments[i].context == context) {
@@ -394,7 +407,7 @@ rs_sampler_detach(rs_cpu_state *state, int whole_thread)
 void
 rs_sampler_detach_all(rs_cpu_state *state)
 {
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     for (int i = attachment_count - 1; i >= 0; i--) {
         if (attachments[i].state == state) {
             remove_attachment(i);
@@ -406,7 +419,7 @@ rs_sampler_detach_all(rs_cpu_state *state)
 int
 rs_cpu_state_copy_stacks(rs_cpu_state *state, rs_cpu_state *copy, rs_cpu_stack ***stacks)
 {
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     *copy = *state;
     copy->stacks = NULL;
     *stacks = (rs_cpu_stack **)rs_raw_calloc(state->stack_count + 1, sizeof(rs_cpu_stack *));
@@ -434,7 +447,7 @@ rs_cpu_state_copy_stacks(rs_cpu_state *state, rs_cpu_state *copy, rs_cpu_stack *
 void
 rs_sampler_stop(void)
 {
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     if (!running) {
         pthread_mutex_unlock(&sampler_lock);
         return;
@@ -445,7 +458,7 @@ rs_sampler_stop(void)
     Py_BEGIN_ALLOW_THREADS
     pthread_join(sampler_thread, NULL);
     Py_END_ALLOW_THREADS
-    pthread_mutex_lock(&sampler_lock);
+    lock_from_python();
     running = 0;
     stop_requested = 0;
     pthread_mutex_unlock(&sampler_lock);

@@ -41,8 +41,16 @@ def _as_server_user(command):
     return command
 
 
+def _server_environment():
+    """Our environment without what `make asan` adds for Python: the sanitizer runtime must not
+    be preloaded into PostgreSQL's own programs (initdb hangs under it)."""
+    removed = {"LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC"}
+    return {name: value for name, value in os.environ.items() if name not in removed}
+
+
 def _run(command, what):
-    completed = subprocess.run(_as_server_user(command), capture_output=True, text=True)
+    completed = subprocess.run(_as_server_user(command), capture_output=True, text=True,
+                               env=_server_environment())
     if completed.returncode != 0:
         pytest.fail(f"{what} failed ({completed.returncode}):\n{completed.stdout}"
                     f"{completed.stderr}", pytrace=False)
@@ -82,7 +90,7 @@ def postgres():
         }
     finally:
         subprocess.run(_as_server_user([f"{bin_dir}/pg_ctl", "-D", data_dir, "-m", "immediate",
-                                        "stop"]), capture_output=True)
+                                        "stop"]), capture_output=True, env=_server_environment())
         shutil.rmtree(root, ignore_errors=True)
 
 

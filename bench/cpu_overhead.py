@@ -1,0 +1,281 @@
+"""CPU profiler overhead: what profiling adds to a run, for reqscope's sampler and the peers.
+
+Two workloads (bench/workloads/):
+
+- call_heavy: a CPU-bound, call-heavy pure-Python run of about 20 ms (recursive Fibonacci,
+  small helper functions, dict and list work), the worst case for a profiler that hooks calls;
+- django_view: a Django view through the test client (three ORM queries on in-memory SQLite,
+  a JSON catalogue built in Python), 10 requests per batch.
+
+Variants: no profiler (the baseline); reqscope installed, its sampler thread started by an
+earlier scope and asleep, no scope active (idle); reqscope ``cpu=True`` at 1 ms (SQL
+recording on, its default; for the Django view also ``sql=False``, which leaves the sampler
+alone); pyinstrument at 1 ms; cProfile. Each profiler is started and stopped around each run
+(each request), as a middleware does, inside the clock; building or rendering a report is not.
+
+All variants run in this one process, interleaved (interleave.py): two processes that run the
+same code differ by several percent on call_heavy (their memory layouts differ), more than the
+costs to measure. So "no profiler" is reqscope imported but inert: before each of its batches
+(and the peers'), reqscope's sampler thread is stopped, and its requests go to a database that
+was opened before ``reqscope.install()``, which reqscope does not hook; the idle and active
+variants use a database opened after it, as an application's would be, and a sampler thread
+started outside the clock. Installed but idle, reqscope puts no hook on pure-Python code, so
+for call_heavy idle differs from the baseline by the sleeping thread alone.
+
+Before timing, each variant is checked: reqscope's scope got samples, and its sampler does not
+tick while idle; pyinstrument's session has samples; cProfile's stats are not empty.
+"""
+
+import contextlib
+import cProfile
+import os
+import pstats
+import time
+
+import reqscope
+from reqscope import _core
+from reqscope.hooks import django as django_hook
+
+from interleave import compare
+from table import Table
+from workloads import call_heavy, django_view
+
+INTERVAL_SECONDS = 0.001
+BASELINE = "no profiler"
+IDLE = "reqscope installed, idle"
+# Rounds per workload: each round times every variant once and takes under half a second.
+ROUNDS = 151
+DJANGO_REQUESTS_PER_BATCH = 10
+# Targets for the added cost, in % of the baseline.
+TARGETS = {IDLE: 0.5, "reqscope cpu=True, 1 ms": 2.0, "reqscope cpu=True, 1 ms, sql=False": 2.0}
+# The database reqscope does not hook (opened before install()) and the one it does.
+PLAIN_ALIAS, HOOKED_ALIAS = "default", "reqscope"
+
+
+# ---------------- The sampler thread's state, set outside the clock ----------------
+
+
+def thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+def stop_sampler():
+    """No sampler thread: reqscope as good as absent."""
+    _core.sampler_stop()
+
+
+def start_sampler():
+    """A sampler thread that exists and sleeps, as after any earlier CPU scope."""
+    with reqscope.profile(name="start sampler", cpu=True, interval=INTERVAL_SECONDS,
+                          on_report=None):
+        pass
+
+
+# ---------------- Profilers, each wrapped around one run ----------------
+
+
+def reqscope_cpu(sql):
+    def instrument():
+        return reqscope.profile(name="cpu_overhead", cpu=True, interval=INTERVAL_SECONDS,
+                                sql=sql, on_report=None)
+    return instrument
+
+
+@contextlib.contextmanager
+def pyinstrument_profiler():
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=INTERVAL_SECONDS)
+    profiler.start()
+    try:
+        yield profiler
+    finally:
+        profiler.stop()
+
+
+@contextlib.contextmanager
+def cprofile_profiler():
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield profiler
+    finally:
+        profiler.disable()
+
+
+# ---------------- Checks that each variant does what it says ----------------
+
+
+def check_reqscope(instrument, run, records_sql):
+    with instrument() as scope:
+        run()
+    report = scope.report.to_dict()
+    cpu = report["cpu"]
+    if cpu["samples"] == 0:
+        raise AssertionError("reqscope got no CPU samples")
+    if records_sql and report["sql"]["count"] == 0:
+        raise AssertionError("reqscope recorded no SQL")
+    queries = f", {report['sql']['count']} queries" if records_sql else ""
+    return f"{cpu['samples']} samples, {cpu['missed']} missed{queries}"
+
+
+def check_idle(run):
+    stop_sampler()
+    threads_without = thread_count()
+    start_sampler()
+    if thread_count() != threads_without + 1:
+        raise AssertionError("reqscope's sampler thread did not start")
+    time.sleep(0.05)
+    ticks_before = _core.sampler_ticks()
+    run()
+    idle_ticks = _core.sampler_ticks() - ticks_before
+    if idle_ticks:
+        raise AssertionError(f"reqscope's sampler ticked {idle_ticks} times while idle")
+    return "sampler thread alive, 0 ticks"
+
+
+def check_pyinstrument(run):
+    with pyinstrument_profiler() as profiler:
+        run()
+    samples = profiler.last_session.sample_count
+    if samples == 0:
+        raise AssertionError("pyinstrument's session has no samples")
+    return f"{samples} samples"
+
+
+def check_cprofile(run):
+    with cprofile_profiler() as profiler:
+        run()
+    stats = pstats.Stats(profiler)
+    if not stats.stats:
+        raise AssertionError("cProfile recorded no function")
+    return f"{len(stats.stats)} functions, {stats.total_calls} calls"
+
+
+# ---------------- Variants ----------------
+
+
+def batch(prepare, instrument, run, runs):
+    """A batch function: ``prepare()``, then ``runs`` runs each inside ``instrument()``;
+    milliseconds per run."""
+    def timed():
+        prepare()
+        start = time.perf_counter_ns()
+        for _ in range(runs):
+            with instrument():
+                run()
+        return (time.perf_counter_ns() - start) / runs / 1e6
+    return timed
+
+
+def variants(plain_run, hooked_run, runs, runs_sql):
+    """{name: (batch function, what its check saw)} for one workload.
+
+    ``plain_run`` is one run on what reqscope does not hook, ``hooked_run`` the same on what
+    it does; a workload that ``runs_sql`` also gets reqscope with ``sql=False``, and reqscope
+    must record its queries.
+    """
+    nothing = contextlib.nullcontext
+    reqscope_variants = {"reqscope cpu=True, 1 ms": True}
+    if runs_sql:
+        reqscope_variants["reqscope cpu=True, 1 ms, sql=False"] = False
+    stop_sampler()
+    plain_run()
+    result = {
+        BASELINE: (batch(stop_sampler, nothing, plain_run, runs), "reqscope's sampler stopped"),
+        IDLE: (batch(start_sampler, nothing, hooked_run, runs), check_idle(hooked_run)),
+    }
+    for name, sql in reqscope_variants.items():
+        instrument = reqscope_cpu(sql)
+        result[name] = (batch(start_sampler, instrument, hooked_run, runs),
+                        check_reqscope(instrument, hooked_run, sql and runs_sql))
+    result["pyinstrument, 1 ms"] = (batch(stop_sampler, pyinstrument_profiler, plain_run, runs),
+                                    check_pyinstrument(plain_run))
+    result["cProfile"] = (batch(stop_sampler, cprofile_profiler, plain_run, runs),
+                          check_cprofile(plain_run))
+    return result
+
+
+def django_runs():
+    """One request to the view on the unhooked database, and one on the hooked database."""
+    client = django_view.setup_django()
+    django_view.fill_database(PLAIN_ALIAS)
+    reqscope.install()
+    from django.db import connections
+
+    django_hook.unwrap_connection(connections[PLAIN_ALIAS])
+    django_view.fill_database(HOOKED_ALIAS)
+
+    def request(alias):
+        url = django_view.url(alias)
+
+        def one_request():
+            response = client.get(url)
+            if response.status_code != 200:
+                raise AssertionError(f"{url} answered {response.status_code}")
+        return one_request
+
+    return request(PLAIN_ALIAS), request(HOOKED_ALIAS)
+
+
+# ---------------- Tables ----------------
+
+
+def percent(added, baseline):
+    return f"{added / baseline * 100:+.2f}%"
+
+
+def target_verdict(name, outcome, baseline):
+    """Judged on the whole confidence interval: met, missed, or not resolved from the noise."""
+    target = TARGETS.get(name)
+    if target is None:
+        return ""
+    if outcome.added_high / baseline * 100 <= target:
+        return f"<= {target}%: met"
+    if outcome.added_low / baseline * 100 > target:
+        return f"<= {target}%: missed"
+    return f"<= {target}%: unsure"
+
+
+def overhead_table(title, outcomes, checks, runs):
+    baseline = outcomes[BASELINE].median
+    table = Table(title, ["variant", "ms/run", "added", "[95% CI]", "x baseline", "target",
+                          "checked before timing"], notes=[
+        f"Medians of {ROUNDS} interleaved rounds, {runs} run(s) per variant per round. 'added' "
+        "is the median of the per-round differences",
+        "to the baseline in % of the baseline's median, with its 95% confidence interval; ~ "
+        "marks one the noise hides. A target is met",
+        "when the whole interval is within it, missed when the whole interval is above it."])
+    for name, outcome in outcomes.items():
+        cells = [name, f"{outcome.median:.3f}"]
+        if name == BASELINE:
+            cells += ["-", "", "1.00", ""]
+        else:
+            marker = "" if outcome.added_resolved else "~"
+            cells += [marker + percent(outcome.added_median, baseline),
+                      f"[{percent(outcome.added_low, baseline)}, "
+                      f"{percent(outcome.added_high, baseline)}]",
+                      f"{outcome.median / baseline:.2f}",
+                      target_verdict(name, outcome, baseline)]
+        table.add_row(*cells, checks[name])
+    return table
+
+
+def measure(title, workload_variants, runs):
+    outcomes = compare({name: timed for name, (timed, _) in workload_variants.items()},
+                       BASELINE, ROUNDS)
+    checks = {name: checked for name, (_, checked) in workload_variants.items()}
+    return overhead_table(title, outcomes, checks, runs)
+
+
+def run():
+    plain_request, hooked_request = django_runs()
+    return [
+        measure("CPU profiler overhead, call-heavy pure Python (ms per run)",
+                variants(call_heavy.run_once, call_heavy.run_once, 1, runs_sql=False), 1),
+        measure(f"CPU profiler overhead, Django view through the test client (ms per request, "
+                f"{DJANGO_REQUESTS_PER_BATCH} requests per batch)",
+                variants(plain_request, hooked_request, DJANGO_REQUESTS_PER_BATCH,
+                         runs_sql=True),
+                DJANGO_REQUESTS_PER_BATCH),
+    ]
