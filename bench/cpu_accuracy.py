@@ -42,10 +42,10 @@ ON_CPU = "on CPU (a + b)"
 class Measurement:
     """One profiler's view of one run: shares by row label, and how it sampled."""
 
-    def __init__(self, shares, samples, seconds, missed):
+    def __init__(self, shares, samples, rate_hz, missed):
         self.shares = shares  # {"a": 0.6, ..., ON_CPU: 0.9}; a row left out is not measured.
         self.samples = samples
-        self.rate_hz = samples / seconds
+        self.rate_hz = rate_hz
         self.missed = missed  # Ticks missed (reqscope) or errors (py-spy); None if not told.
 
 
@@ -75,9 +75,7 @@ def measure_reqscope():
                        if is_workload_function(entry["function"], entry["file"], name))
         shares[name] = total_ms / cpu["sampled_ms"]
     shares[ON_CPU] = cpu["on_cpu_ms"] / cpu["sampled_ms"]
-    measurement = Measurement(shares, cpu["samples"], cpu["sampled_ms"] / 1000, cpu["missed"])
-    measurement.rate_hz = cpu["rate_hz"]
-    return measurement, seconds
+    return Measurement(shares, cpu["samples"], cpu["rate_hz"], cpu["missed"]), seconds
 
 
 # ---------------- py-spy ----------------
@@ -112,9 +110,9 @@ def py_spy_shares(raw_output):
     return {name: count / workload_samples for name, count in counts.items()}, workload_samples
 
 
-def py_spy_errors(stderr):
+def py_spy_errors(messages):
     """The error count py-spy prints at the end ("Samples: N Errors: M"), or None."""
-    for line in stderr.splitlines():
+    for line in messages.splitlines():
         if "Errors:" in line:
             return int(line.rsplit("Errors:", 1)[1].split()[0])
     return None
@@ -130,13 +128,17 @@ def measure_py_spy():
             finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise PySpyError(str(error)) from error
+        messages = finished.stdout + finished.stderr
         if finished.returncode != 0 or not output.exists():
-            message = (finished.stderr.strip().splitlines() or ["no output"])[-1]
+            message = (finished.stderr.strip().splitlines()
+                       or finished.stdout.strip().splitlines() or ["no output"])[-1]
             raise PySpyError(f"exit status {finished.returncode}: {message}")
         shares, samples = py_spy_shares(output.read_text())
-    seconds = json.loads(finished.stdout.strip().splitlines()[-1])
-    return Measurement(shares, samples, sum(seconds.values()),
-                       py_spy_errors(finished.stderr)), seconds
+    # py-spy writes its own messages to stdout too; the workload's is the JSON line.
+    seconds = json.loads(next(line for line in finished.stdout.splitlines()
+                              if line.startswith("{")))
+    return Measurement(shares, samples, samples / sum(seconds.values()),
+                       py_spy_errors(messages)), seconds
 
 
 # ---------------- pyinstrument ----------------
@@ -165,7 +167,8 @@ def measure_pyinstrument():
 
     workload_time = time_in("known_split")
     shares = {name: time_in(name) / workload_time for name in known_split.FUNCTIONS}
-    return Measurement(shares, session.sample_count, workload_time, None), seconds
+    return Measurement(shares, session.sample_count, session.sample_count / workload_time,
+                       None), seconds
 
 
 # ---------------- Tables ----------------

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "params.h"
 #include "rawalloc.h"
+#include "utf8.h"
 
 static inline uint64_t
 combine(uint64_t hash, uint64_t value)
@@ -232,25 +233,7 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
         return -1;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_UCS4 point = PyUnicode_READ(kind, data, i);
-        if (point < 0x80) {
-            buffer[used++] = (char)point;
-        }
-        else if (point < 0x800) {
-            buffer[used++] = (char)(0xc0 | (point >> 6));
-            buffer[used++] = (char)(0x80 | (point & 0x3f));
-        }
-        else if (point < 0x10000) {
-            buffer[used++] = (char)(0xe0 | (point >> 12));
-            buffer[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
-            buffer[used++] = (char)(0x80 | (point & 0x3f));
-        }
-        else {
-            buffer[used++] = (char)(0xf0 | (point >> 18));
-            buffer[used++] = (char)(0x80 | ((point >> 12) & 0x3f));
-            buffer[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
-            buffer[used++] = (char)(0x80 | (point & 0x3f));
-        }
+        used += rs_utf8_put(PyUnicode_READ(kind, data, i), buffer + used);
     }
     *text = buffer;
     *length = used;

@@ -15,6 +15,7 @@
 #include "compat.h"
 #include "rawalloc.h"
 #include "safe_read.h"
+#include "utf8.h"
 
 #define NAME_MAX_CHARS 256
 #define LINETABLE_MAX_BYTES 65536
@@ -95,24 +96,7 @@ read_string(const void *address, char *out)
         else {
             point = ((const uint32_t *)raw)[i];
         }
-        if (point < 0x80) {
-            out[used++] = (char)point;
-        }
-        else if (point < 0x800) {
-            out[used++] = (char)(0xc0 | (point >> 6));
-            out[used++] = (char)(0x80 | (point & 0x3f));
-        }
-        else if (point < 0x10000) {
-            out[used++] = (char)(0xe0 | (point >> 12));
-            out[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
-            out[used++] = (char)(0x80 | (point & 0x3f));
-        }
-        else {
-            out[used++] = (char)(0xf0 | ((point >> 18) & 0x07));
-            out[used++] = (char)(0x80 | ((point >> 12) & 0x3f));
-            out[used++] = (char)(0x80 | ((point >> 6) & 0x3f));
-            out[used++] = (char)(0x80 | (point & 0x3f));
-        }
+        used += rs_utf8_put(point, out + used);
     }
     out[used] = '\0';
     return 0;

@@ -13,20 +13,7 @@ import pytest
 import reqscope
 from reqscope import _core
 from reqscope.hooks import psycopg as psycopg_hook
-
-
-def sql_section(scope):
-    return scope.report.to_dict()["sql"]
-
-
-def query_named(scope, fragment):
-    matches = [q for q in sql_section(scope)["queries"] if fragment in q["text"]]
-    assert len(matches) == 1, [q["text"] for q in sql_section(scope)["queries"]]
-    return matches[0]
-
-
-def slow_findings(scope):
-    return [f for f in sql_section(scope)["findings"] if f["kind"] == "slow"]
+from report_helpers import findings_of, query_named, sql_section
 
 
 @pytest.fixture
@@ -146,14 +133,14 @@ def test_a_server_side_cursor_is_recorded_with_its_fetch_time(connection):
             assert len(cursor.fetchmany(2)) == 2 and len(cursor.fetchall()) == 3
     query = query_named(scope, "pg_sleep")
     assert query["count"] == 1 and query["rows"] == 5 and query["time_ms"] >= 50
-    assert all("explain" not in finding for finding in slow_findings(scope))
+    assert all("explain" not in finding for finding in findings_of(scope, "slow"))
 
 
 def test_a_slow_read_gets_its_plan_and_the_explain_is_not_counted(connection):
     with reqscope.profile(slow_ms=20, slow_min_ms=20) as scope:
         connection.execute("SELECT name, pg_sleep(0.03) FROM item WHERE id = %s", (1,))
     assert sql_section(scope)["count"] == 1
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "Scan" in finding["explain"]
 
 
@@ -162,7 +149,7 @@ def test_explain_inside_a_transaction_leaves_the_transaction_as_it_was(connectio
     with reqscope.profile(slow_ms=20, slow_min_ms=20) as scope:
         rows = connection.execute("SELECT name, pg_sleep(0.03) FROM item WHERE id = 100")
         assert rows.fetchall() == [("pending", "")]
-    assert "explain" in slow_findings(scope)[0]
+    assert "explain" in findings_of(scope, "slow")[0]
     assert connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     connection.rollback()
     assert connection.execute("SELECT count(*) FROM item WHERE id = 100").fetchone() == (0,)
@@ -172,7 +159,7 @@ def test_a_failing_explain_leaves_the_transaction_usable(connection):
     connection.execute("INSERT INTO item VALUES (100, 'pending')")
     with reqscope.profile(slow_ms=0, slow_min_ms=0) as scope:
         assert connection.execute("SHOW work_mem").fetchone()  # A read EXPLAIN refuses.
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert finding["explain"].startswith("(EXPLAIN failed: SyntaxError")
     assert connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert connection.execute("SELECT name FROM item WHERE id = 100").fetchone() == ("pending",)
@@ -190,7 +177,7 @@ def test_a_failing_async_explain_leaves_the_transaction_usable(postgres, connect
             await async_connection.rollback()
         return scope
 
-    [finding] = slow_findings(asyncio.run(run()))
+    [finding] = findings_of(asyncio.run(run()), "slow")
     assert finding["explain"].startswith("(EXPLAIN failed: SyntaxError")
 
 
@@ -198,7 +185,7 @@ def test_a_slow_write_is_never_explained(connection):
     with reqscope.profile(slow_ms=20, slow_min_ms=20) as scope:
         connection.execute(
             "UPDATE item SET name = 'slow' WHERE id = 1 AND pg_sleep(0.03) IS NOT NULL")
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "explain" not in finding
     connection.rollback()
 
@@ -243,7 +230,7 @@ def test_async_statements_fetches_and_slow_reads_are_recorded(postgres, connecti
     assert sql["count"] == 4 and sql["errors"] == 1
     assert query_named(scope, "where id <= ?")["rows"] == 3
     assert query_named(scope, "insert into item")["rows"] == 2
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "Scan" in finding["explain"]
 
 

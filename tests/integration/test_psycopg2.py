@@ -12,20 +12,7 @@ import pytest
 import reqscope
 from reqscope import _core
 from reqscope.hooks import psycopg2 as psycopg2_hook
-
-
-def sql_section(scope):
-    return scope.report.to_dict()["sql"]
-
-
-def query_named(scope, fragment):
-    matches = [q for q in sql_section(scope)["queries"] if fragment in q["text"]]
-    assert len(matches) == 1, [q["text"] for q in sql_section(scope)["queries"]]
-    return matches[0]
-
-
-def slow_findings(scope):
-    return [f for f in sql_section(scope)["findings"] if f["kind"] == "slow"]
+from report_helpers import findings_of, query_named, sql_section
 
 
 @pytest.fixture
@@ -189,7 +176,7 @@ def test_a_slow_read_gets_its_plan_and_the_explain_is_not_counted(connection):
         cursor.execute("SELECT name, pg_sleep(0.03) FROM item WHERE id = %s", (1,))
         cursor.fetchall()
     assert sql_section(scope)["count"] == 1
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "Index Scan" in finding["explain"] or "Seq Scan" in finding["explain"]
     assert finding["explain"].count("\n") >= 1
 
@@ -200,7 +187,7 @@ def test_explain_inside_a_transaction_leaves_the_transaction_as_it_was(connectio
     with reqscope.profile(slow_ms=20, slow_min_ms=20) as scope:
         cursor.execute("SELECT name, pg_sleep(0.03) FROM item WHERE id = 100")
         assert cursor.fetchall() == [("pending", "")]
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "explain" in finding
     assert connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
     connection.rollback()
@@ -214,7 +201,7 @@ def test_a_failing_explain_leaves_the_transaction_usable(connection):
     with reqscope.profile(slow_ms=0, slow_min_ms=0) as scope:
         cursor.execute("SHOW work_mem")  # A read that EXPLAIN refuses.
         assert cursor.fetchone()
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert finding["explain"].startswith("(EXPLAIN failed: SyntaxError")
     assert connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
     cursor.execute("SELECT name FROM item WHERE id = 100")
@@ -226,7 +213,7 @@ def test_a_slow_write_is_never_explained(connection):
     with reqscope.profile(slow_ms=20, slow_min_ms=20) as scope:
         connection.cursor().execute(
             "UPDATE item SET name = 'slow' WHERE id = 1 AND pg_sleep(0.03) IS NOT NULL")
-    [finding] = slow_findings(scope)
+    [finding] = findings_of(scope, "slow")
     assert "explain" not in finding
     connection.rollback()
 

@@ -14,20 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 import reqscope
 from reqscope import _core
 from reqscope.hooks import sqlalchemy as sqlalchemy_hook
-
-
-def sql_section(scope):
-    return scope.report.to_dict()["sql"]
-
-
-def query_named(scope, fragment):
-    matches = [q for q in sql_section(scope)["queries"] if fragment in q["text"]]
-    assert len(matches) == 1, [q["text"] for q in sql_section(scope)["queries"]]
-    return matches[0]
-
-
-def findings_of(scope, kind):
-    return [f for f in sql_section(scope)["findings"] if f["kind"] == kind]
+from report_helpers import findings_of, query_named, sql_section
 
 
 class Base(DeclarativeBase):

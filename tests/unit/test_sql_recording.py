@@ -8,20 +8,7 @@ import pytest
 
 import reqscope
 from reqscope import _core
-
-
-def sql_section(scope):
-    return scope.report.to_dict()["sql"]
-
-
-def findings_of(scope, kind):
-    return [f for f in sql_section(scope)["findings"] if f["kind"] == kind]
-
-
-def query_named(scope, fragment):
-    matches = [q for q in sql_section(scope)["queries"] if fragment in q["text"]]
-    assert len(matches) == 1, [q["text"] for q in sql_section(scope)["queries"]]
-    return matches[0]
+from report_helpers import findings_of, query_named, sql_section
 
 
 def test_counts_and_durations_match_what_the_driver_ran(library_db):
