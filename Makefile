@@ -43,7 +43,9 @@ fuzz:            ## Run the libFuzzer target on the SQL fingerprint (FUZZ_SECOND
 	@tools/fuzz
 
 lint:            ## clang-format check on the C sources.
-	@clang-format --dry-run --Werror common/*.[ch] dbhooks/*.[ch] report/*.[ch] tests/c/*.[ch]
+	@tools/setup-system clang-format
+	@clang-format --dry-run --Werror common/*.[ch] dbhooks/*.[ch] report/*.[ch] sampler/*.[ch] \
+	  tests/c/*.[ch] tests/fuzz/*.c bench/*.c
 
 clean:           ## Remove build products (not the virtualenvs).
 	rm -rf build reqscope/*.so tests/c/build

@@ -14,10 +14,10 @@
 #include "rawalloc.h"
 
 typedef struct {
-    uint64_t *slots;  /* Capacity entries, 0 = empty; NULL until the first insert. */
-    uint64_t mask;    /* Capacity - 1. */
-    uint64_t count;   /* Keys stored. */
-    uint64_t cap;     /* Most keys ever stored. */
+    uint64_t *slots; /* Capacity entries, 0 = empty; NULL until the first insert. */
+    uint64_t mask;   /* Capacity - 1. */
+    uint64_t count;  /* Keys stored. */
+    uint64_t cap;    /* Most keys ever stored. */
 } rs_keyset;
 
 typedef enum { RS_KEYSET_PRESENT = 0, RS_KEYSET_ADDED = 1, RS_KEYSET_FULL = -1 } rs_keyset_result;

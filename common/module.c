@@ -196,9 +196,8 @@ explain_after_fetch(PyObject *cursor, const rs_sql_explain_request *request)
 {
     PyObject *sql = Py_NewRef(request->sql);
     PyObject *params = Py_NewRef(request->params ? request->params : Py_None);
-    PyObject *outcome = PyObject_CallFunction(fetch_explainer, "OKOO", cursor,
-                                              (unsigned long long)request->fingerprint, sql,
-                                              params);
+    PyObject *outcome = PyObject_CallFunction(
+        fetch_explainer, "OKOO", cursor, (unsigned long long)request->fingerprint, sql, params);
     if (outcome == NULL) {
         PyErr_Clear();
     }
@@ -378,8 +377,7 @@ static PyMethodDef module_methods[] = {
     {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},
     {"sql_end", (PyCFunction)(void (*)(void))sql_end, METH_FASTCALL, sql_end_doc},
     {"sql_fetch", (PyCFunction)(void (*)(void))sql_fetch, METH_FASTCALL, sql_fetch_doc},
-    {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL,
-     sql_explained_doc},
+    {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL, sql_explained_doc},
     {"set_fetch_explainer", set_fetch_explainer, METH_O, set_fetch_explainer_doc},
     {"speedscope", speedscope, METH_O, speedscope_doc},
     {"is_active", is_active, METH_NOARGS, is_active_doc},

@@ -39,21 +39,21 @@ typedef enum { RS_SCOPE_NEW = 0, RS_SCOPE_ACTIVE, RS_SCOPE_DONE } rs_scope_state
 
 typedef struct rs_scope {
     PyObject_HEAD
-    uint64_t id;                 /* Process-unique, increasing. */
-    PyObject *name;              /* str. */
-    PyObject *request;           /* dict set by a middleware, or None. */
-    double started_at;           /* Wall clock at entry, seconds since the epoch. */
-    uint64_t start_ns, end_ns;   /* Monotonic clock at entry and exit. */
-    uint64_t cpu_start_ns;       /* Entering thread's CPU clock at entry. */
-    uint64_t cpu_ns;             /* CPU time of the entering thread inside the scope. */
+    uint64_t id;               /* Process-unique, increasing. */
+    PyObject *name;            /* str. */
+    PyObject *request;         /* dict set by a middleware, or None. */
+    double started_at;         /* Wall clock at entry, seconds since the epoch. */
+    uint64_t start_ns, end_ns; /* Monotonic clock at entry and exit. */
+    uint64_t cpu_start_ns;     /* Entering thread's CPU clock at entry. */
+    uint64_t cpu_ns;           /* CPU time of the entering thread inside the scope. */
     rs_scope_state state;
-    struct rs_scope *parent;     /* The scope that was current at entry (strong), or NULL. */
+    struct rs_scope *parent;          /* The scope that was current at entry (strong), or NULL. */
     struct rs_scope *thread_previous; /* The thread-local's value before entry (strong). */
-    PyObject *context_token;     /* Token from ContextVar.set, for reset at exit. */
+    PyObject *context_token;          /* Token from ContextVar.set, for reset at exit. */
     rs_scope_options options;
-    struct rs_sql_state *sql;    /* Per-scope SQL tables; NULL when SQL is off. */
-    struct rs_cpu_state *cpu;    /* Samples from the sampler; NULL when CPU is off. */
-    PyObject *report;            /* The report dict, built once after exit. */
+    struct rs_sql_state *sql; /* Per-scope SQL tables; NULL when SQL is off. */
+    struct rs_cpu_state *cpu; /* Samples from the sampler; NULL when CPU is off. */
+    PyObject *report;         /* The report dict, built once after exit. */
 } rs_scope;
 
 extern PyTypeObject rs_ScopeType;

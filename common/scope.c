@@ -69,9 +69,10 @@ all_str(PyObject *tuple)
 static int
 scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"name", "cpu", "interval", "sql", "show_params", "explain",
-                               "explain_analyze", "slow_ms", "slow_share", "slow_min_ms",
-                               "n_plus_one_min", "exclude_paths", "own_paths", NULL};
+    static char *keywords[] = {"name",        "cpu",         "interval",        "sql",
+                               "show_params", "explain",     "explain_analyze", "slow_ms",
+                               "slow_share",  "slow_min_ms", "n_plus_one_min",  "exclude_paths",
+                               "own_paths",   NULL};
     PyObject *name = Py_None, *exclude_paths = NULL, *own_paths = NULL;
     rs_scope_options options = {0, 0.001, 1, 0, 1, 0, 100.0, 0.2, 10.0, 3, NULL, NULL};
 
@@ -79,13 +80,11 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pdppppdddlO!O!", keywords, &name,
-                                     &options.cpu, &options.interval, &options.sql,
-                                     &options.show_params, &options.explain,
-                                     &options.explain_analyze, &options.slow_ms,
-                                     &options.slow_share, &options.slow_min_ms,
-                                     &options.n_plus_one_min, &PyTuple_Type, &exclude_paths,
-                                     &PyTuple_Type, &own_paths)) {
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "|O$pdppppdddlO!O!", keywords, &name, &options.cpu, &options.interval,
+            &options.sql, &options.show_params, &options.explain, &options.explain_analyze,
+            &options.slow_ms, &options.slow_share, &options.slow_min_ms, &options.n_plus_one_min,
+            &PyTuple_Type, &exclude_paths, &PyTuple_Type, &own_paths)) {
         return -1;
     }
     if (name != Py_None && !PyUnicode_Check(name)) {
@@ -104,8 +103,9 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
     }
     if (options.slow_ms < 0 || options.slow_min_ms < 0 || options.slow_share < 0 ||
         options.slow_share > 1 || options.n_plus_one_min < 2) {
-        PyErr_SetString(PyExc_ValueError, "slow_ms and slow_min_ms must be >= 0, slow_share "
-                                          "within [0, 1], n_plus_one_min >= 2");
+        PyErr_SetString(PyExc_ValueError,
+                        "slow_ms and slow_min_ms must be >= 0, slow_share "
+                        "within [0, 1], n_plus_one_min >= 2");
         return -1;
     }
     options.exclude_paths = exclude_paths ? Py_NewRef(exclude_paths) : PyTuple_New(0);
@@ -385,6 +385,8 @@ static PyGetSetDef scope_getset[] = {
     {NULL},
 };
 
+/* PyVarObject_HEAD_INIT ends without a comma, which clang-format cannot tell. */
+/* clang-format off */
 PyTypeObject rs_ScopeType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "reqscope._core.Scope",
@@ -399,3 +401,4 @@ PyTypeObject rs_ScopeType = {
     .tp_methods = scope_methods,
     .tp_getset = scope_getset,
 };
+/* clang-format on */

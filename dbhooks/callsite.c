@@ -72,8 +72,9 @@ int
 rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler)
 {
     if (!PyCode_Check(code) || !PyCallable_Check(labeler)) {
-        PyErr_SetString(PyExc_TypeError, "register_lazy_loader(code, labeler): a code object "
-                                         "and a callable");
+        PyErr_SetString(PyExc_TypeError,
+                        "register_lazy_loader(code, labeler): a code object "
+                        "and a callable");
         return -1;
     }
     for (int i = 0; i < lazy_loader_count; i++) {
@@ -98,8 +99,8 @@ is_excluded(PyObject *file, PyObject *prefixes)
 {
     Py_ssize_t count = PyTuple_GET_SIZE(prefixes);
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t match = PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(prefixes, i), 0,
-                                               PY_SSIZE_T_MAX, -1);
+        Py_ssize_t match =
+            PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
         if (match != 0) {
             return (int)match;
         }

@@ -24,9 +24,9 @@ typedef struct {
 } rs_frame_ref;
 
 typedef struct {
-    uint64_t hash;                              /* Of the pairs; identifies the stack. */
-    int depth;                                  /* Pairs filled. */
-    rs_frame_ref frames[RS_CALLSITE_MAX_DEPTH]; /* Innermost first. */
+    uint64_t hash;                                      /* Of the pairs; identifies the stack. */
+    int depth;                                          /* Pairs filled. */
+    rs_frame_ref frames[RS_CALLSITE_MAX_DEPTH];         /* Innermost first. */
     const void *frame_addresses[RS_CALLSITE_MAX_DEPTH]; /* For nesting checks only. */
     PyObject *lazy_owner;   /* "self" of a registered lazy-loader frame, borrowed, or NULL. */
     PyObject *lazy_labeler; /* Its labeler, borrowed, or NULL. */

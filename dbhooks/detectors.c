@@ -89,8 +89,7 @@ same_user_frame(const rs_sql_site_use *a, const rs_sql_site_use *b)
 
 /* Appends one N+1 finding for the uses [first, last) when they make one. */
 static int
-report_n_plus_one(rs_sql_site_use **first, rs_sql_site_use **last, long minimum,
-                  PyObject *findings)
+report_n_plus_one(rs_sql_site_use **first, rs_sql_site_use **last, long minimum, PyObject *findings)
 {
     uint64_t count = 0, time_ns = 0, distinct = 0;
     PyObject *label = NULL;
@@ -118,8 +117,8 @@ report_n_plus_one(rs_sql_site_use **first, rs_sql_site_use **last, long minimum,
 static int
 detect_n_plus_one(rs_sql_state *state, long minimum, PyObject *findings)
 {
-    rs_sql_site_use **uses = (rs_sql_site_use **)rs_raw_malloc(
-        sizeof(*uses) * (state->site_use_count + 1));
+    rs_sql_site_use **uses =
+        (rs_sql_site_use **)rs_raw_malloc(sizeof(*uses) * (state->site_use_count + 1));
     size_t count = 0; /* Candidate uses: reads that were not batched. */
     if (uses == NULL) {
         PyErr_NoMemory();
@@ -164,8 +163,8 @@ detect_duplicates(rs_sql_state *state, PyObject *findings)
             continue;
         }
         uint64_t share_ns = query->time_ns / query->count * query->duplicates;
-        PyObject *item = finding("duplicate", query, query->duplicates, share_ns,
-                                 main_callsite(state, query));
+        PyObject *item =
+            finding("duplicate", query, query->duplicates, share_ns, main_callsite(state, query));
         if (item == NULL || PyList_Append(findings, item) < 0) {
             Py_XDECREF(item);
             return -1;
@@ -194,8 +193,7 @@ detect_slow(rs_scope *scope, double wall_ms, PyObject *findings)
         int first = 1;
         for (int j = 0; j < i && first; j++) {
             first = !(state->slow[j].query == entry->query &&
-                      is_slow(&scope->options, (double)state->slow[j].duration_ns / 1e6,
-                              wall_ms));
+                      is_slow(&scope->options, (double)state->slow[j].duration_ns / 1e6, wall_ms));
         }
         if (!first || !is_slow(&scope->options, duration_ms, wall_ms)) {
             continue;
@@ -236,9 +234,8 @@ sort_by_time(PyObject *findings, Py_ssize_t start)
     }
     PyObject *result = NULL;
     PyObject *operator_module = PyImport_ImportModule("operator");
-    PyObject *key = operator_module ? PyObject_CallMethod(operator_module, "itemgetter", "s",
-                                                          "time_ms")
-                                    : NULL;
+    PyObject *key =
+        operator_module ? PyObject_CallMethod(operator_module, "itemgetter", "s", "time_ms") : NULL;
     PyObject *sort = key ? PyObject_GetAttrString(tail, "sort") : NULL;
     PyObject *kwargs = sort ? Py_BuildValue("{s:O,s:O}", "key", key, "reverse", Py_True) : NULL;
     PyObject *empty = kwargs ? PyTuple_New(0) : NULL;

@@ -12,10 +12,10 @@
 
 /* What a statement does, from its leading keyword (after WITH ... AS (...) clauses). */
 typedef enum {
-    RS_STMT_OTHER = 0, /* DDL we do not classify, PRAGMA, SET, empty input. */
-    RS_STMT_READ,      /* SELECT, VALUES, SHOW, EXPLAIN, TABLE, and WITH ... SELECT. */
-    RS_STMT_WRITE,     /* INSERT, UPDATE, DELETE, REPLACE, MERGE, UPSERT, CREATE, DROP, ALTER,
-                          TRUNCATE, COPY, and WITH ... INSERT/UPDATE/DELETE. */
+    RS_STMT_OTHER = 0,  /* DDL we do not classify, PRAGMA, SET, empty input. */
+    RS_STMT_READ,       /* SELECT, VALUES, SHOW, EXPLAIN, TABLE, and WITH ... SELECT. */
+    RS_STMT_WRITE,      /* INSERT, UPDATE, DELETE, REPLACE, MERGE, UPSERT, CREATE, DROP, ALTER,
+                           TRUNCATE, COPY, and WITH ... INSERT/UPDATE/DELETE. */
     RS_STMT_TRANSACTION /* BEGIN, START, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE. */
 } rs_stmt_kind;
 
@@ -27,12 +27,12 @@ typedef enum {
 #define RS_FP_MAX_INPUT (1u << 20)
 
 typedef struct {
-    uint64_t id;          /* FNV-1a 64 of `text` (the same function in the Python twin). */
-    char *text;           /* Normalized text, NUL-terminated; owned, freed by rs_fp_release. */
-    size_t length;        /* strlen(text). */
-    rs_stmt_kind kind;    /* What the statement does. */
-    unsigned flags;       /* RS_FP_* bits. */
-    uint32_t list_arity;  /* Items in the first collapsed list, 0 when none. */
+    uint64_t id;         /* FNV-1a 64 of `text` (the same function in the Python twin). */
+    char *text;          /* Normalized text, NUL-terminated; owned, freed by rs_fp_release. */
+    size_t length;       /* strlen(text). */
+    rs_stmt_kind kind;   /* What the statement does. */
+    unsigned flags;      /* RS_FP_* bits. */
+    uint32_t list_arity; /* Items in the first collapsed list, 0 when none. */
 } rs_fingerprint;
 
 /*

@@ -24,14 +24,22 @@ typedef struct {
 } siphash;
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND(s)                                                                          \
-    do {                                                                                     \
-        (s)->v0 += (s)->v1; (s)->v1 = ROTL((s)->v1, 13); (s)->v1 ^= (s)->v0;                \
-        (s)->v0 = ROTL((s)->v0, 32);                                                         \
-        (s)->v2 += (s)->v3; (s)->v3 = ROTL((s)->v3, 16); (s)->v3 ^= (s)->v2;                \
-        (s)->v0 += (s)->v3; (s)->v3 = ROTL((s)->v3, 21); (s)->v3 ^= (s)->v0;                \
-        (s)->v2 += (s)->v1; (s)->v1 = ROTL((s)->v1, 17); (s)->v1 ^= (s)->v2;                \
-        (s)->v2 = ROTL((s)->v2, 32);                                                         \
+#define SIPROUND(s)                  \
+    do {                             \
+        (s)->v0 += (s)->v1;          \
+        (s)->v1 = ROTL((s)->v1, 13); \
+        (s)->v1 ^= (s)->v0;          \
+        (s)->v0 = ROTL((s)->v0, 32); \
+        (s)->v2 += (s)->v3;          \
+        (s)->v3 = ROTL((s)->v3, 16); \
+        (s)->v3 ^= (s)->v2;          \
+        (s)->v0 += (s)->v3;          \
+        (s)->v3 = ROTL((s)->v3, 21); \
+        (s)->v3 ^= (s)->v0;          \
+        (s)->v2 += (s)->v1;          \
+        (s)->v1 = ROTL((s)->v1, 17); \
+        (s)->v1 ^= (s)->v2;          \
+        (s)->v2 = ROTL((s)->v2, 32); \
     } while (0)
 
 static void

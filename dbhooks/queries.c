@@ -247,8 +247,7 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
  * on the same connection was abandoned (its end never came, say because another listener
  * raised): it is dropped and counted rather than hiding every later statement. */
 static int
-is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture,
-          int flags)
+is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture, int flags)
 {
     for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
         rs_sql_inflight *slot = &state->inflight[i];
@@ -341,8 +340,8 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
                                      capture.lazy_owner, capture.lazy_labeler);
     slot->params_digest = rs_params_digest(params == Py_None ? NULL : params, flags & RS_SQL_MANY);
     if (alias != NULL && PyUnicode_Check(alias) && PyUnicode_IS_ASCII(alias)) {
-        slot->alias_hash = rs_params_hash_bytes(PyUnicode_DATA(alias),
-                                                (size_t)PyUnicode_GET_LENGTH(alias));
+        slot->alias_hash =
+            rs_params_hash_bytes(PyUnicode_DATA(alias), (size_t)PyUnicode_GET_LENGTH(alias));
     }
     else {
         slot->alias_hash = 0;
@@ -402,13 +401,12 @@ count_read(rs_sql_state *state, rs_sql_query *query, rs_sql_site_use *use,
  * 1 when it is a read the caller should EXPLAIN now (first time for this fingerprint, one
  * statement, not failed). */
 static int
-log_if_slow(rs_sql_state *state, const rs_scope_options *options, rs_sql_recent *recent,
-            int failed)
+log_if_slow(rs_sql_state *state, const rs_scope_options *options, rs_sql_recent *recent, int failed)
 {
     rs_sql_query *query = recent->query;
     double duration_ms = (double)recent->duration_ns / 1e6;
-    double candidate_ms = options->slow_ms < options->slow_min_ms ? options->slow_ms
-                                                                  : options->slow_min_ms;
+    double candidate_ms =
+        options->slow_ms < options->slow_min_ms ? options->slow_ms : options->slow_min_ms;
     if (recent->slow_index >= 0) {
         state->slow[recent->slow_index].duration_ns = recent->duration_ns;
         return 0;

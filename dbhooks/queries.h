@@ -18,10 +18,11 @@
 #include "reqscope.h"
 
 /* Flags a hook passes to rs_sql_begin. */
-#define RS_SQL_MANY 0x1        /* executemany: params is a sequence of parameter sets. */
-#define RS_SQL_SCRIPT 0x2      /* executescript: several statements in one text. */
-#define RS_SQL_CONN_SCOPED 0x4 /* An event-style layer (SQLAlchemy): the statement covers its
-                                  connection until it ends, whatever the Python stack. */
+#define RS_SQL_MANY 0x1   /* executemany: params is a sequence of parameter sets. */
+#define RS_SQL_SCRIPT 0x2 /* executescript: several statements in one text. */
+#define RS_SQL_CONN_SCOPED                                             \
+    0x4 /* An event-style layer (SQLAlchemy): the statement covers its \
+           connection until it ends, whatever the Python stack. */
 
 /* Caps, each with a drop counter in the report. A request with more distinct statements than
  * RS_SQL_MAX_QUERIES is a report nobody reads; the sets bound memory at ~16 bytes a key. */
@@ -29,10 +30,10 @@
 #define RS_SQL_MAX_CALLSITES 4096
 #define RS_SQL_MAX_SITE_USES 8192
 #define RS_SQL_MAX_KEYS (1u << 20)
-#define RS_SQL_MAX_SLOW 256      /* Slow-statement log, like Redis' slowlog. */
-#define RS_SQL_MAX_INFLIGHT 32   /* Statements begun and not ended at once in one scope. */
-#define RS_SQL_MAX_ALIASES 64    /* Connections aliases tracked for writes. */
-#define RS_SQL_RECENT_CURSORS 8  /* Cursors whose fetches are charged to their statement. */
+#define RS_SQL_MAX_SLOW 256     /* Slow-statement log, like Redis' slowlog. */
+#define RS_SQL_MAX_INFLIGHT 32  /* Statements begun and not ended at once in one scope. */
+#define RS_SQL_MAX_ALIASES 64   /* Connections aliases tracked for writes. */
+#define RS_SQL_RECENT_CURSORS 8 /* Cursors whose fetches are charged to their statement. */
 #define RS_SQL_PARAMS_REPR_MAX 200
 
 typedef struct rs_sql_callsite {
@@ -49,9 +50,9 @@ typedef struct rs_sql_callsite {
 
 typedef struct rs_sql_query {
     uint64_t fingerprint;
-    char *text;           /* Normalized text (raw memory). */
+    char *text; /* Normalized text (raw memory). */
     rs_stmt_kind kind;
-    unsigned fp_flags;    /* RS_FP_* of the first execution. */
+    unsigned fp_flags; /* RS_FP_* of the first execution. */
     uint64_t count, time_ns, max_ns, rows, errors;
     uint64_t distinct_params, duplicates;
     int explain_requested;
@@ -77,7 +78,7 @@ typedef struct {
 
 /* The last statement run on a cursor: its fetches are charged to it, and may make it slow. */
 typedef struct {
-    uintptr_t cursor_key;      /* Identity only; 0 for an empty entry. */
+    uintptr_t cursor_key; /* Identity only; 0 for an empty entry. */
     rs_sql_query *query;
     rs_sql_site_use *use;      /* Or NULL. */
     rs_sql_callsite *callsite; /* Or NULL. */
@@ -101,20 +102,20 @@ typedef struct {
     const void *frame;              /* The hook's frame; NULL when connection-scoped. */
     rs_fingerprint fingerprint;     /* Owned. */
     uint64_t params_digest, alias_hash;
-    rs_sql_callsite *callsite;      /* Interned in this scope. */
-    PyObject *sql, *params;         /* Strong. */
-    PyObject *params_repr;          /* Strong, or NULL. */
+    rs_sql_callsite *callsite; /* Interned in this scope. */
+    PyObject *sql, *params;    /* Strong. */
+    PyObject *params_repr;     /* Strong, or NULL. */
     uint64_t start_ns;
 } rs_sql_inflight;
 
 typedef struct rs_sql_state {
-    rs_sql_query *queries;        /* By fingerprint. */
-    rs_sql_callsite *callsites;   /* By stack hash. */
-    rs_sql_site_use *site_uses;   /* By (fingerprint, stack) hash. */
+    rs_sql_query *queries;      /* By fingerprint. */
+    rs_sql_callsite *callsites; /* By stack hash. */
+    rs_sql_site_use *site_uses; /* By (fingerprint, stack) hash. */
     unsigned query_count, callsite_count, site_use_count;
-    rs_keyset params_seen;        /* (fingerprint, digest): distinct parameters. */
-    rs_keyset site_params_seen;   /* (fingerprint, stack, digest). */
-    rs_keyset executions_seen;    /* (fingerprint, digest, alias, write epoch): duplicates. */
+    rs_keyset params_seen;      /* (fingerprint, digest): distinct parameters. */
+    rs_keyset site_params_seen; /* (fingerprint, stack, digest). */
+    rs_keyset executions_seen;  /* (fingerprint, digest, alias, write epoch): duplicates. */
     struct {
         uint64_t alias_hash, write_epoch;
     } aliases[RS_SQL_MAX_ALIASES];

@@ -24,8 +24,8 @@ typedef struct {
     const char *bold, *red, *yellow, *magenta, *cyan, *dim, *reset;
 } palette;
 
-static const palette colours = {"\033[1m", "\033[31m", "\033[33m", "\033[35m",
-                                "\033[36m", "\033[2m", "\033[0m"};
+static const palette colours = {"\033[1m",  "\033[31m", "\033[33m", "\033[35m",
+                                "\033[36m", "\033[2m",  "\033[0m"};
 static const palette plain = {"", "", "", "", "", "", ""};
 
 /* Text with control characters replaced by '?', cut to `width` characters with "...". */
@@ -135,9 +135,8 @@ static PyObject *
 similar_item(PyObject *query)
 {
     PyObject *callsites = PyDict_GetItemString(query, "callsites");
-    PyObject *callsite = callsites && PyList_GET_SIZE(callsites) > 0
-                             ? PyList_GET_ITEM(callsites, 0)
-                             : NULL;
+    PyObject *callsite =
+        callsites && PyList_GET_SIZE(callsites) > 0 ? PyList_GET_ITEM(callsites, 0) : NULL;
     if (callsite == NULL) {
         return NULL;
     }
@@ -292,10 +291,9 @@ cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
                  sampled > 0 ? 100.0 * total_ms / sampled : 0.0);
         PyObject *file = short_path(PyDict_GetItemString(function, "file"));
         PyObject *name = printable(PyDict_GetItemString(function, "function"), 80);
-        PyObject *line = file && name ? PyUnicode_FromFormat(
-                                            "%s%U:%S %s%U%s", shares, file,
-                                            PyDict_GetItemString(function, "line"), p->bold,
-                                            name, p->reset)
+        PyObject *line = file && name ? PyUnicode_FromFormat("%s%U:%S %s%U%s", shares, file,
+                                                             PyDict_GetItemString(function, "line"),
+                                                             p->bold, name, p->reset)
                                       : NULL;
         Py_XDECREF(file);
         Py_XDECREF(name);

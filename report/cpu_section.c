@@ -96,8 +96,7 @@ append_folded(PyObject *lines, PyObject *frames, const Py_ssize_t *numbers, int 
     }
     for (int i = 0; i < depth; i++) {
         PyObject *frame = PyList_GET_ITEM(frames, numbers[i]);
-        PyObject *text = PyUnicode_FromFormat("%S (%S:%S)",
-                                              PyDict_GetItemString(frame, "function"),
+        PyObject *text = PyUnicode_FromFormat("%S (%S:%S)", PyDict_GetItemString(frame, "function"),
                                               PyDict_GetItemString(frame, "file"),
                                               PyDict_GetItemString(frame, "line"));
         PyObject *clean = text ? PyObject_CallMethod(text, "replace", "ss", ";", ",") : NULL;
@@ -155,12 +154,11 @@ functions_list(const function_table *table)
     PyObject *result = PyList_New(0);
     for (Py_ssize_t i = 0; result != NULL && i < count; i++) {
         PyObject *frame = PyList_GET_ITEM(table->frames, i);
-        PyObject *item = Py_BuildValue("{s:O,s:O,s:O,s:d,s:d}", "function",
-                                       PyDict_GetItemString(frame, "function"), "file",
-                                       PyDict_GetItemString(frame, "file"), "line",
-                                       PyDict_GetItemString(frame, "line"), "self_ms",
-                                       (double)table->self_ns[i] / 1e6, "total_ms",
-                                       (double)table->total_ns[i] / 1e6);
+        PyObject *item = Py_BuildValue(
+            "{s:O,s:O,s:O,s:d,s:d}", "function", PyDict_GetItemString(frame, "function"), "file",
+            PyDict_GetItemString(frame, "file"), "line", PyDict_GetItemString(frame, "line"),
+            "self_ms", (double)table->self_ns[i] / 1e6, "total_ms",
+            (double)table->total_ns[i] / 1e6);
         if (item == NULL || PyList_Append(result, item) < 0) {
             Py_CLEAR(result);
         }
@@ -175,8 +173,8 @@ functions_list(const function_table *table)
                                     : NULL;
     PyObject *sort = key ? PyObject_GetAttrString(result, "sort") : NULL;
     PyObject *arguments = sort ? PyTuple_New(0) : NULL;
-    PyObject *keywords = arguments ? Py_BuildValue("{s:O,s:O}", "key", key, "reverse", Py_True)
-                                   : NULL;
+    PyObject *keywords =
+        arguments ? Py_BuildValue("{s:O,s:O}", "key", key, "reverse", Py_True) : NULL;
     PyObject *sorted = keywords ? PyObject_Call(sort, arguments, keywords) : NULL;
     Py_XDECREF(sorted);
     Py_XDECREF(keywords);
@@ -204,12 +202,10 @@ put_counters(PyObject *section, PyObject *dropped, const rs_cpu_state *copy)
         rs_dict_put(section, "sampled_ms", PyFloat_FromDouble(copy->wall_ns / 1e6)) < 0 ||
         rs_dict_put(section, "on_cpu_ms", PyFloat_FromDouble(copy->cpu_ns / 1e6)) < 0 ||
         rs_dict_put(section, "off_cpu_ms", PyFloat_FromDouble(off_ns / 1e6)) < 0 ||
-        rs_dict_put(dropped, "cpu_stacks", PyLong_FromUnsignedLongLong(copy->dropped_stacks)) <
-            0 ||
+        rs_dict_put(dropped, "cpu_stacks", PyLong_FromUnsignedLongLong(copy->dropped_stacks)) < 0 ||
         rs_dict_put(dropped, "cpu_truncated_stacks",
                     PyLong_FromUnsignedLongLong(copy->truncated_stacks)) < 0 ||
-        rs_dict_put(dropped, "cpu_unreadable", PyLong_FromUnsignedLongLong(copy->unreadable)) <
-            0 ||
+        rs_dict_put(dropped, "cpu_unreadable", PyLong_FromUnsignedLongLong(copy->unreadable)) < 0 ||
         rs_dict_put(dropped, "cpu_names", PyLong_FromUnsignedLongLong(rs_names_dropped())) < 0) {
         return -1;
     }

@@ -29,10 +29,9 @@ rs_render_speedscope(PyObject *report)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(frames); i++) {
         PyObject *frame = PyList_GET_ITEM(frames, i);
-        PyObject *item = Py_BuildValue("{s:O,s:O,s:O}", "name",
-                                       PyDict_GetItemString(frame, "function"), "file",
-                                       PyDict_GetItemString(frame, "file"), "line",
-                                       PyDict_GetItemString(frame, "line"));
+        PyObject *item = Py_BuildValue(
+            "{s:O,s:O,s:O}", "name", PyDict_GetItemString(frame, "function"), "file",
+            PyDict_GetItemString(frame, "file"), "line", PyDict_GetItemString(frame, "line"));
         if (item == NULL || PyList_Append(shared_frames, item) < 0) {
             Py_XDECREF(item);
             goto done;
@@ -52,12 +51,11 @@ rs_render_speedscope(PyObject *report)
         }
         total_ms += PyFloat_AsDouble(weight);
     }
-    result = Py_BuildValue(
-        "{s:s,s:{s:O},s:[{s:s,s:O,s:s,s:d,s:d,s:O,s:O}],s:O,s:i,s:s}", "$schema",
-        SPEEDSCOPE_SCHEMA, "shared", "frames", shared_frames, "profiles", "type", "sampled",
-        "name", name, "unit", "milliseconds", "startValue", 0.0, "endValue", total_ms, "samples",
-        samples, "weights", weights, "name", name, "activeProfileIndex", 0, "exporter",
-        "reqscope");
+    result = Py_BuildValue("{s:s,s:{s:O},s:[{s:s,s:O,s:s,s:d,s:d,s:O,s:O}],s:O,s:i,s:s}", "$schema",
+                           SPEEDSCOPE_SCHEMA, "shared", "frames", shared_frames, "profiles", "type",
+                           "sampled", "name", name, "unit", "milliseconds", "startValue", 0.0,
+                           "endValue", total_ms, "samples", samples, "weights", weights, "name",
+                           name, "activeProfileIndex", 0, "exporter", "reqscope");
 done:
     Py_XDECREF(shared_frames);
     Py_XDECREF(samples);

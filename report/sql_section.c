@@ -25,7 +25,8 @@ query_callsites(rs_sql_state *state, const rs_sql_query *query)
         PyObject *key = Py_BuildValue("(OiO)", use->callsite->file, use->callsite->line,
                                       use->callsite->function);
         PyObject *previous = key ? PyDict_GetItemWithError(counts, key) : NULL;
-        unsigned long long count = use->count + (previous ? PyLong_AsUnsignedLongLong(previous) : 0);
+        unsigned long long count =
+            use->count + (previous ? PyLong_AsUnsignedLongLong(previous) : 0);
         if (key == NULL || PyErr_Occurred() ||
             PyDict_SetItem(counts, key, PyLong_FromUnsignedLongLong(count)) < 0) {
             Py_XDECREF(key);
@@ -56,14 +57,14 @@ static const char *
 kind_name(rs_stmt_kind kind)
 {
     switch (kind) {
-    case RS_STMT_READ:
-        return "read";
-    case RS_STMT_WRITE:
-        return "write";
-    case RS_STMT_TRANSACTION:
-        return "transaction";
-    default:
-        return "other";
+        case RS_STMT_READ:
+            return "read";
+        case RS_STMT_WRITE:
+            return "write";
+        case RS_STMT_TRANSACTION:
+            return "transaction";
+        default:
+            return "other";
     }
 }
 
@@ -73,16 +74,17 @@ query_dict(rs_sql_state *state, const rs_sql_query *query)
     PyObject *item = PyDict_New();
     if (item == NULL ||
         rs_dict_put(item, "fingerprint", rs_fingerprint_hex(query->fingerprint)) < 0 ||
-        rs_dict_put(item, "text", PyUnicode_DecodeUTF8(query->text, (Py_ssize_t)strlen(query->text),
-                                                       "replace")) < 0 ||
+        rs_dict_put(item, "text",
+                    PyUnicode_DecodeUTF8(query->text, (Py_ssize_t)strlen(query->text), "replace")) <
+            0 ||
         rs_dict_put(item, "kind", PyUnicode_FromString(kind_name(query->kind))) < 0 ||
         rs_dict_put(item, "count", PyLong_FromUnsignedLongLong(query->count)) < 0 ||
         rs_dict_put(item, "time_ms", PyFloat_FromDouble((double)query->time_ns / 1e6)) < 0 ||
         rs_dict_put(item, "max_ms", PyFloat_FromDouble((double)query->max_ns / 1e6)) < 0 ||
         rs_dict_put(item, "rows", PyLong_FromUnsignedLongLong(query->rows)) < 0 ||
         rs_dict_put(item, "errors", PyLong_FromUnsignedLongLong(query->errors)) < 0 ||
-        rs_dict_put(item, "distinct_params",
-                    PyLong_FromUnsignedLongLong(query->distinct_params)) < 0 ||
+        rs_dict_put(item, "distinct_params", PyLong_FromUnsignedLongLong(query->distinct_params)) <
+            0 ||
         rs_dict_put(item, "duplicates", PyLong_FromUnsignedLongLong(query->duplicates)) < 0 ||
         rs_dict_put(item, "truncated", PyBool_FromLong(query->fp_flags & RS_FP_TRUNCATED)) < 0 ||
         rs_dict_put(item, "callsites", query_callsites(state, query)) < 0 ||
@@ -104,8 +106,8 @@ compare_queries(const void *left, const void *right)
 static PyObject *
 queries_list(rs_sql_state *state, uint64_t *similar_groups)
 {
-    rs_sql_query **sorted = (rs_sql_query **)rs_raw_malloc(sizeof(*sorted) *
-                                                           (state->query_count + 1));
+    rs_sql_query **sorted =
+        (rs_sql_query **)rs_raw_malloc(sizeof(*sorted) * (state->query_count + 1));
     size_t count = 0;
     PyObject *result = PyList_New(0);
     if (sorted == NULL || result == NULL) {
@@ -137,15 +139,19 @@ put_dropped(PyObject *dropped, const rs_sql_state *state)
         const char *name;
         uint64_t count;
     } counters[] = {
-        {"sql_queries", state->dropped.queries},   {"sql_callsites", state->dropped.callsites},
-        {"sql_params", state->dropped.params},     {"sql_slow", state->dropped.slow},
-        {"sql_inflight", state->dropped.inflight}, {"sql_aliases", state->dropped.aliases},
-        {"sql_memory", state->dropped.memory},     {"sql_unsupported", state->dropped.unsupported},
+        {"sql_queries", state->dropped.queries},
+        {"sql_callsites", state->dropped.callsites},
+        {"sql_params", state->dropped.params},
+        {"sql_slow", state->dropped.slow},
+        {"sql_inflight", state->dropped.inflight},
+        {"sql_aliases", state->dropped.aliases},
+        {"sql_memory", state->dropped.memory},
+        {"sql_unsupported", state->dropped.unsupported},
         {"sql_abandoned", state->dropped.abandoned},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-        if (rs_dict_put(dropped, counters[i].name,
-                        PyLong_FromUnsignedLongLong(counters[i].count)) < 0) {
+        if (rs_dict_put(dropped, counters[i].name, PyLong_FromUnsignedLongLong(counters[i].count)) <
+            0) {
             return -1;
         }
     }
@@ -159,8 +165,8 @@ rs_report_sql(rs_scope *scope, PyObject *dropped)
     uint64_t similar_groups = 0;
     PyObject *section = NULL, *queries = NULL, *findings = NULL;
 
-    if (rs_sql_resolve_callsites(state, scope->options.exclude_paths,
-                                 scope->options.own_paths) < 0 ||
+    if (rs_sql_resolve_callsites(state, scope->options.exclude_paths, scope->options.own_paths) <
+            0 ||
         (queries = queries_list(state, &similar_groups)) == NULL ||
         (findings = PyList_New(0)) == NULL ||
         rs_sql_detect(scope, rs_scope_wall_ms(scope), findings) < 0 ||

@@ -35,7 +35,7 @@ typedef struct {
  * order after filling them. Everything else below is protected by the sampler's lock. */
 static rs_name *chunks[RS_NAMES_MAX / CHUNK_NAMES];
 static _Atomic uint32_t name_count;
-static uint32_t *name_index;           /* Open addressing over content hash -> id + 1. */
+static uint32_t *name_index; /* Open addressing over content hash -> id + 1. */
 static uint32_t name_index_mask;
 static cache_slot *cache;
 static uint32_t cache_used;
@@ -141,9 +141,9 @@ line_of(const void *linetable_address, int32_t first_line, int32_t instruction)
         size = LINETABLE_MAX_BYTES;
     }
     unsigned char *table = (unsigned char *)rs_raw_malloc(size + 1);
-    if (table == NULL || rs_safe_read(table, (const char *)linetable_address +
-                                                 offsetof(PyBytesObject, ob_sval),
-                                      size) < 0) {
+    if (table == NULL ||
+        rs_safe_read(table, (const char *)linetable_address + offsetof(PyBytesObject, ob_sval),
+                     size) < 0) {
         rs_raw_free(table);
         return first_line;
     }
@@ -332,8 +332,9 @@ rs_names_intern(const rs_raw_frame *frame)
         cache_used = 0;
         slot = (uint32_t)hash & (CACHE_SLOTS - 1);
     }
-    cache[slot] = (cache_slot){hash,          frame->code,       frame->filename, frame->qualname,
-                               frame->instruction, frame->first_line, id};
+    cache[slot] = (cache_slot){
+        hash, frame->code, frame->filename, frame->qualname, frame->instruction, frame->first_line,
+        id};
     cache_used++;
     return id;
 }

@@ -29,19 +29,19 @@
 #include "stack_reader.h"
 
 typedef struct {
-    PyThreadState *tstate;  /* Identity and address to read; never dereferenced directly. */
-    clockid_t cpu_clock;    /* The thread's CPU clock. */
+    PyThreadState *tstate; /* Identity and address to read; never dereferenced directly. */
+    clockid_t cpu_clock;   /* The thread's CPU clock. */
     int has_cpu_clock;
     uint64_t last_wall_ns, last_cpu_ns;
-    int users;              /* Attachments on this thread; 0 = free slot. */
+    int users; /* Attachments on this thread; 0 = free slot. */
 } sampled_thread;
 
 typedef struct {
-    const void *context;    /* The contextvars.Context whose samples go to `state`, or NULL
-                               for any context of the thread (a worker running handed-over
-                               work, which may switch contexts inside). */
-    int thread;             /* Index into threads. */
-    rs_cpu_state *state;    /* One reference held. */
+    const void *context; /* The contextvars.Context whose samples go to `state`, or NULL
+                            for any context of the thread (a worker running handed-over
+                            work, which may switch contexts inside). */
+    int thread;          /* Index into threads. */
+    rs_cpu_state *state; /* One reference held. */
 } attachment;
 
 /* The registry: protected by sampler_lock. */
@@ -50,7 +50,7 @@ static pthread_cond_t sampler_wake = PTHREAD_COND_INITIALIZER;
 static sampled_thread threads[RS_SAMPLER_MAX_THREADS];
 static attachment attachments[RS_SAMPLER_MAX_ATTACHMENTS];
 static int attachment_count;
-static int running;          /* The thread exists in this process. */
+static int running; /* The thread exists in this process. */
 static int stop_requested;
 static pthread_t sampler_thread;
 static int atfork_installed; /* Written once with the GIL. */
@@ -198,8 +198,8 @@ tick(void)
                 }
                 read = 1;
             }
-            record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated,
-                          wall_ns, cpu_ns, now_ns);
+            record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated, wall_ns,
+                          cpu_ns, now_ns);
         }
     }
     atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
@@ -250,8 +250,7 @@ sampler_main(void *unused)
             deadline = now; /* Late: weights carry the real elapsed time. */
         }
         pthread_mutex_unlock(&sampler_lock);
-        struct timespec until = {(time_t)(deadline / 1000000000u),
-                                 (long)(deadline % 1000000000u)};
+        struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
         }
         pthread_mutex_lock(&sampler_lock);
@@ -360,8 +359,9 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread)
     int thread = find_or_add_thread(tstate);
     if (thread < 0 || attachment_count == RS_SAMPLER_MAX_ATTACHMENTS) {
         pthread_mutex_unlock(&sampler_lock);
-        PyErr_SetString(PyExc_RuntimeError, "reqscope: too many threads or scopes sampled at "
-                                            "once for the CPU sampler");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "reqscope: too many threads or scopes sampled at "
+                        "once for the CPU sampler");
         return -1;
     }
     int error = ensure_running();

@@ -24,8 +24,8 @@
 #include "rawalloc.h"
 #include <uthash.h>
 
-#define RS_SAMPLER_MIN_INTERVAL_NS 100000ull     /* 100 us. */
-#define RS_SAMPLER_MAX_INTERVAL_NS 100000000ull  /* 100 ms. */
+#define RS_SAMPLER_MIN_INTERVAL_NS 100000ull    /* 100 us. */
+#define RS_SAMPLER_MAX_INTERVAL_NS 100000000ull /* 100 ms. */
 #define RS_SAMPLER_MAX_THREADS 256
 #define RS_SAMPLER_MAX_ATTACHMENTS 4096
 #define RS_CPU_MAX_STACKS 65536 /* Distinct stacks per scope. */
@@ -44,11 +44,11 @@ typedef struct rs_cpu_stack {
 typedef struct rs_cpu_state {
     _Atomic int references;
     uint64_t interval_ns;
-    uint64_t samples;     /* Stacks recorded, one per thread per tick. */
-    uint64_t ticks;       /* Ticks that recorded at least one stack. */
-    uint64_t missed;      /* Ticks that came too late to happen, per the elapsed time. */
-    uint64_t wall_ns;     /* Elapsed time the samples stand for, summed over threads. */
-    uint64_t cpu_ns;      /* CPU time of the sampled threads over the same periods. */
+    uint64_t samples; /* Stacks recorded, one per thread per tick. */
+    uint64_t ticks;   /* Ticks that recorded at least one stack. */
+    uint64_t missed;  /* Ticks that came too late to happen, per the elapsed time. */
+    uint64_t wall_ns; /* Elapsed time the samples stand for, summed over threads. */
+    uint64_t cpu_ns;  /* CPU time of the sampled threads over the same periods. */
     uint64_t first_sample_ns, last_sample_ns;
     uint64_t dropped_stacks, truncated_stacks, unreadable;
     unsigned stack_count;

@@ -17,18 +17,18 @@
 
 /* What a frame's code object says about itself, copied at sampling time. */
 typedef struct {
-    const void *code;        /* Address of the code object. */
-    int32_t instruction;     /* Byte offset of the executing instruction. */
-    const void *filename;    /* Addresses of co_filename and co_qualname, and co_firstlineno: */
-    const void *qualname;    /* with `code` they identify the function even if the code */
-    int32_t first_line;      /* object is freed and its address reused. */
-    const void *linetable;   /* Address of co_linetable. */
+    const void *code;      /* Address of the code object. */
+    int32_t instruction;   /* Byte offset of the executing instruction. */
+    const void *filename;  /* Addresses of co_filename and co_qualname, and co_firstlineno: */
+    const void *qualname;  /* with `code` they identify the function even if the code */
+    int32_t first_line;    /* object is freed and its address reused. */
+    const void *linetable; /* Address of co_linetable. */
 } rs_raw_frame;
 
 typedef struct {
-    int depth;                               /* Frames filled, innermost first. */
-    int truncated;                           /* Deeper than RS_STACK_MAX_DEPTH. */
-    const void *context;                     /* The thread's current contextvars.Context. */
+    int depth;           /* Frames filled, innermost first. */
+    int truncated;       /* Deeper than RS_STACK_MAX_DEPTH. */
+    const void *context; /* The thread's current contextvars.Context. */
     rs_raw_frame frames[RS_STACK_MAX_DEPTH];
 } rs_raw_stack;
 
