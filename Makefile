@@ -15,7 +15,7 @@ build:           ## Build the _core extension in place for the default Python.
 	@tools/setup-env $(DEFAULT_PY)
 
 demo: build      ## Build everything and profile a small SQLite workload.
-	$(PY) examples/demo.py
+	PYTHONPATH=$(CURDIR) $(PY) examples/demo.py
 
 test: test-c     ## Run the C unit tests and pytest on CPython $(PYTHONS).
 	@set -e; for v in $(PYTHONS); do \
@@ -34,7 +34,7 @@ test-py: build   ## Run pytest on the default Python only.
 
 bench: build     ## Overhead and accuracy benchmarks, side by side with the peers.
 	@tools/setup-env $(DEFAULT_PY) bench
-	$(PY) bench/run.py
+	PYTHONPATH=$(CURDIR) $(PY) bench/run.py
 
 asan:            ## C and Python tests under ASan and UBSan.
 	@tools/asan

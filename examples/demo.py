@@ -1,7 +1,8 @@
 """The demo `make demo` runs: a small library app on a real SQLite file, profiled by reqscope.
 
 It shows what reqscope finds in one unit of work: an N+1 loop, a duplicate lookup, a slow read
-with its query plan, and the console summary. The full demo app comes with a later issue.
+with its query plan, and where the time went by Python stack, in the console summary. The full
+demo app comes with a later issue.
 """
 
 import pathlib
@@ -48,7 +49,7 @@ def book_list(connection):
 def main():
     with tempfile.TemporaryDirectory() as folder:
         connection = make_library(pathlib.Path(folder) / "library.db")
-        with reqscope.profile(name="GET /books") as scope:
+        with reqscope.profile(name="GET /books", cpu=True) as scope:
             book_list(connection)
         connection.close()
     print(scope.report.render("console"))
