@@ -115,7 +115,8 @@ def check_reqscope(instrument, run, runs, records_sql):
         report = scope.report.to_dict()
         samples += report["cpu"]["samples"]
         missed += report["cpu"]["missed"]
-        queries += report["sql"]["count"]
+        if records_sql:
+            queries += report["sql"]["count"]
     if samples == 0:
         raise AssertionError(f"reqscope got no CPU samples in {runs} run(s)")
     if records_sql and queries == 0:

@@ -236,3 +236,23 @@ def test_an_idle_installed_sampler_does_not_tick():
     before = _core.sampler_ticks()
     time.sleep(0.05)
     assert _core.sampler_ticks() == before
+
+
+def test_time_waiting_in_a_query_is_off_cpu_under_execute_and_matches_the_sql_section(
+        sqlite_hooked):
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+    connection.create_function("pause", 1, lambda ms: time.sleep(ms / 1000) or 1)
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        connection.execute("SELECT pause(150)").fetchall()
+    report = scope.report.to_dict()
+    sql_ms, cpu = report["sql"]["time_ms"], report["cpu"]
+    under_execute = [stack for stack in cpu["stacks"]
+                     if any(cpu["frames"][number]["function"].endswith("execute")
+                            for number in stack["frames"])]
+    execute_wall = sum(stack["wall_ms"] for stack in under_execute)
+    execute_cpu = sum(stack["cpu_ms"] for stack in under_execute)
+    assert sql_ms >= 150
+    assert abs(execute_wall - sql_ms) <= 0.15 * sql_ms, (execute_wall, sql_ms)
+    assert execute_cpu < 0.2 * execute_wall
