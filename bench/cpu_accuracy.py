@@ -2,9 +2,9 @@
 
 The workload (bench/workloads/known_split.py) spends 60% of its time on CPU in ``a``, 30% on
 CPU in ``b`` and 10% asleep in ``c``, over 100 loops of about 10 ms, and times each call by
-the clock; the clock's split is the truth. Each profiler samples at 1 ms, and a function's
-share is the time of the samples whose stack holds it over the time of all the workload's
-samples:
+the clock; the clock's split is the truth, and the thread's CPU clock says how much of the
+loop was really on CPU. Each profiler samples at 1 ms, and a function's share is the time of
+the samples whose stack holds it over the time of all the workload's samples:
 
 - reqscope: ``total_ms`` of ``a``, ``b`` and ``c`` over ``sampled_ms`` (the scope wraps the
   loop alone); its on-CPU share is ``on_cpu_ms`` over ``sampled_ms``;
@@ -49,10 +49,13 @@ class Measurement:
         self.missed = missed  # Ticks missed (reqscope) or errors (py-spy); None if not told.
 
 
-def clock_shares(seconds):
+def clock_shares(timing):
+    """The truth from ``known_split()``'s result: shares by the clock, on CPU by the thread's
+    CPU clock."""
+    seconds = timing["seconds"]
     total = sum(seconds.values())
     shares = {name: seconds[name] / total for name in known_split.FUNCTIONS}
-    shares[ON_CPU] = shares["a"] + shares["b"]
+    shares[ON_CPU] = timing["cpu_seconds"] / total
     return shares
 
 
@@ -64,10 +67,10 @@ def is_workload_function(function, file, name):
 
 
 def measure_reqscope():
-    """Returns (Measurement, the clock's seconds per function)."""
+    """Returns (Measurement, what ``known_split()`` returned)."""
     with reqscope.profile(name="known_split", cpu=True, interval=INTERVAL_SECONDS,
                           on_report=None) as scope:
-        seconds = known_split.known_split()
+        timing = known_split.known_split()
     cpu = scope.report.to_dict()["cpu"]
     shares = {}
     for name in known_split.FUNCTIONS:
@@ -75,7 +78,7 @@ def measure_reqscope():
                        if is_workload_function(entry["function"], entry["file"], name))
         shares[name] = total_ms / cpu["sampled_ms"]
     shares[ON_CPU] = cpu["on_cpu_ms"] / cpu["sampled_ms"]
-    return Measurement(shares, cpu["samples"], cpu["rate_hz"], cpu["missed"]), seconds
+    return Measurement(shares, cpu["samples"], cpu["rate_hz"], cpu["missed"]), timing
 
 
 # ---------------- py-spy ----------------
@@ -119,7 +122,7 @@ def py_spy_errors(messages):
 
 
 def measure_py_spy():
-    """Returns (Measurement, the clock's seconds per function); raises PySpyError."""
+    """Returns (Measurement, what ``known_split()`` returned); raises PySpyError."""
     with tempfile.TemporaryDirectory() as folder:
         output = pathlib.Path(folder) / "known_split.txt"
         command = [str(PY_SPY), "record", "--rate", str(RATE_HZ), "--idle", "--format", "raw",
@@ -135,10 +138,10 @@ def measure_py_spy():
             raise PySpyError(f"exit status {finished.returncode}: {message}")
         shares, samples = py_spy_shares(output.read_text())
     # py-spy writes its own messages to stdout too; the workload's is the JSON line.
-    seconds = json.loads(next(line for line in finished.stdout.splitlines()
-                              if line.startswith("{")))
-    return Measurement(shares, samples, samples / sum(seconds.values()),
-                       py_spy_errors(messages)), seconds
+    timing = json.loads(next(line for line in finished.stdout.splitlines()
+                             if line.startswith("{")))
+    return Measurement(shares, samples, samples / sum(timing["seconds"].values()),
+                       py_spy_errors(messages)), timing
 
 
 # ---------------- pyinstrument ----------------
@@ -151,12 +154,12 @@ def frames_of(frame):
 
 
 def measure_pyinstrument():
-    """Returns (Measurement, the clock's seconds per function)."""
+    """Returns (Measurement, what ``known_split()`` returned)."""
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=INTERVAL_SECONDS)
     profiler.start()
-    seconds = known_split.known_split()
+    timing = known_split.known_split()
     profiler.stop()
     session = profiler.last_session
     frames = list(frames_of(session.root_frame()))
@@ -168,7 +171,7 @@ def measure_pyinstrument():
     workload_time = time_in("known_split")
     shares = {name: time_in(name) / workload_time for name in known_split.FUNCTIONS}
     return Measurement(shares, session.sample_count, session.sample_count / workload_time,
-                       None), seconds
+                       None), timing
 
 
 # ---------------- Tables ----------------
@@ -193,8 +196,8 @@ def shares_table(measurements, clock_runs, failures):
     table = Table(title, ["share of time", "nominal", "by the clock", *PROFILERS], notes=[
         "A function's share counts every sample whose stack holds it (total time), over all "
         "samples of the workload.",
-        "'by the clock' times each call with time.perf_counter in the loop, over every run of "
-        "every profiler.",
+        "'by the clock' times each call with time.perf_counter in the loop, and the loop with "
+        "the thread's CPU clock (on CPU), over every run of every profiler.",
         "py-spy and pyinstrument give no on-CPU / off-CPU split (n/a); py-spy without --idle "
         "drops the samples of c.",
         *(f"{name} failed: {failure}" for name, failure in failures.items())])
@@ -240,11 +243,11 @@ def run():
             if name in failures:
                 continue
             try:
-                measurement, seconds = measure()
+                measurement, timing = measure()
             except PySpyError as error:
                 failures[name] = str(error)
                 continue
             measurements[name].append(measurement)
-            clock_runs.append(clock_shares(seconds))
+            clock_runs.append(clock_shares(timing))
     return [shares_table(measurements, clock_runs, failures),
             sampling_table(measurements, failures)]

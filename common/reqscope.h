@@ -53,6 +53,7 @@ typedef struct rs_scope {
     rs_scope_options options;
     struct rs_sql_state *sql; /* Per-scope SQL tables; NULL when SQL is off. */
     struct rs_cpu_state *cpu; /* Samples from the sampler; NULL when CPU is off. */
+    PyObject *coroutine;      /* The asyncio task's root coroutine while it runs, or NULL. */
     PyObject *report;         /* The report dict, built once after exit. */
 } rs_scope;
 

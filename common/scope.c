@@ -125,9 +125,16 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
+/* Scope._enter(coroutine=None): makes the scope current. `coroutine` is the running asyncio
+ * task's root coroutine, kept while the scope runs so its awaits can be sampled. */
 static PyObject *
-scope_enter(rs_scope *self, PyObject *unused)
+scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    PyObject *coroutine = nargs > 0 ? args[0] : Py_None;
+    if (nargs > 1 || (coroutine != Py_None && !PyCoro_CheckExact(coroutine))) {
+        PyErr_SetString(PyExc_TypeError, "Scope._enter(coroutine=None): a coroutine or None");
+        return NULL;
+    }
     if (self->name == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope was not initialised");
         return NULL;
@@ -153,13 +160,15 @@ scope_enter(rs_scope *self, PyObject *unused)
         return NULL;
     }
     if (self->options.cpu) {
+        self->coroutine = coroutine == Py_None ? NULL : Py_NewRef(coroutine);
         self->cpu = rs_cpu_state_new((uint64_t)(self->options.interval * 1e9));
-        if (self->cpu == NULL || rs_sampler_attach(self->cpu, 0) < 0) {
+        if (self->cpu == NULL || rs_sampler_attach(self->cpu, 0, self->coroutine) < 0) {
             if (self->cpu == NULL) {
                 PyErr_NoMemory();
             }
             rs_cpu_state_release(self->cpu);
             self->cpu = NULL;
+            Py_CLEAR(self->coroutine);
             if (PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
                 PyErr_WriteUnraisable((PyObject *)self);
             }
@@ -190,6 +199,7 @@ scope_exit(rs_scope *self, PyObject *unused)
     if (self->cpu != NULL) {
         rs_sampler_detach_all(self->cpu);
     }
+    Py_CLEAR(self->coroutine); /* Only after detaching: the sampler reads it until then. */
     self->state = RS_SCOPE_DONE;
     atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     if (rs_thread_scope == self) {
@@ -218,7 +228,7 @@ scope_adopt(rs_scope *self, PyObject *unused)
         return NULL;
     }
     if (self->state == RS_SCOPE_ACTIVE && self->cpu != NULL &&
-        rs_sampler_attach(self->cpu, 1) < 0) {
+        rs_sampler_attach(self->cpu, 1, NULL) < 0) {
         PyErr_Clear(); /* The work runs unsampled rather than failing. */
     }
     return token;
@@ -271,6 +281,7 @@ scope_traverse(rs_scope *self, visitproc visit, void *arg)
     Py_VISIT(self->options.exclude_paths);
     Py_VISIT(self->options.own_paths);
     Py_VISIT(self->report);
+    Py_VISIT(self->coroutine);
     return 0;
 }
 
@@ -284,6 +295,10 @@ scope_clear(rs_scope *self)
     Py_CLEAR(self->options.exclude_paths);
     Py_CLEAR(self->options.own_paths);
     Py_CLEAR(self->report);
+    if (self->cpu != NULL) {
+        rs_sampler_detach_all(self->cpu); /* Before the coroutine it may read goes. */
+    }
+    Py_CLEAR(self->coroutine);
     return 0;
 }
 
@@ -301,6 +316,7 @@ scope_dealloc(rs_scope *self)
         rs_sampler_detach_all(self->cpu);
         rs_cpu_state_release(self->cpu);
     }
+    Py_CLEAR(self->coroutine);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -367,7 +383,8 @@ scope_get_id(rs_scope *self, void *closure)
 }
 
 static PyMethodDef scope_methods[] = {
-    {"_enter", (PyCFunction)scope_enter, METH_NOARGS, "Make this scope current."},
+    {"_enter", (PyCFunction)(void (*)(void))scope_enter, METH_FASTCALL,
+     "Make this scope current; _enter(task_root_coroutine) in asyncio."},
     {"_exit", (PyCFunction)scope_exit, METH_NOARGS, "Stop this scope and restore the previous."},
     {"_report", (PyCFunction)scope_report, METH_NOARGS, "The report dict (built once)."},
     {"_adopt", (PyCFunction)scope_adopt, METH_NOARGS, "Run handed-over work in this scope."},

@@ -52,6 +52,28 @@ class Scope:
         return f"<reqscope.Scope {self.id} {self.name!r} {state}>"
 
 
+def _task_root_coroutine(settings):
+    """The running asyncio task's root coroutine, when CPU sampling wants its awaits; else None.
+
+    asyncio is looked up, not imported: a program that never imported it runs no task.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if not settings.cpu or asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # No running event loop in this thread.
+        return None
+    coroutine = task.get_coro() if task is not None else None
+    return coroutine if inspect.iscoroutine(coroutine) else None
+
+
+def _enter_scope(name, settings):
+    core_scope = _core.Scope(name, **settings.scope_arguments())
+    core_scope._enter(_task_root_coroutine(settings))
+    return Scope(core_scope)
+
+
 def print_console(scope: Scope) -> None:
     """The default ``on_report``: the console summary on stderr."""
     print(scope.report.render("console"), file=sys.stderr)
@@ -86,9 +108,7 @@ class profile:
         self._on_report = on_report
 
     def _start(self) -> Scope:
-        core_scope = _core.Scope(self._name, **self._settings.scope_arguments())
-        core_scope._enter()
-        return Scope(core_scope)
+        return _enter_scope(self._name, self._settings)
 
     @staticmethod
     def _stop():
@@ -117,9 +137,7 @@ class profile:
         settings, on_report = self._settings, self._on_report
 
         def start():
-            core_scope = _core.Scope(name, **settings.scope_arguments())
-            core_scope._enter()
-            return Scope(core_scope)
+            return _enter_scope(name, settings)
 
         def finish(scope):
             scope._core_scope._exit()

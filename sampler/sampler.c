@@ -37,11 +37,13 @@ typedef struct {
 } sampled_thread;
 
 typedef struct {
-    const void *context; /* The contextvars.Context whose samples go to `state`, or NULL
-                            for any context of the thread (a worker running handed-over
-                            work, which may switch contexts inside). */
-    int thread;          /* Index into threads. */
-    rs_cpu_state *state; /* One reference held. */
+    const void *context;   /* The contextvars.Context whose samples go to `state`, or NULL
+                              for any context of the thread (a worker running handed-over
+                              work, which may switch contexts inside). */
+    int thread;            /* Index into threads. */
+    rs_cpu_state *state;   /* One reference held. */
+    const void *coroutine; /* The request's root coroutine (kept alive by its scope while
+                              attached), or NULL: while another task runs, its await chain. */
 } attachment;
 
 /* The registry: protected by sampler_lock. */
@@ -160,6 +162,25 @@ read_consistent_stack(PyThreadState *tstate, const void *context)
     return -1;
 }
 
+/* For each request on thread `index` that is not the one running (its task is suspended in an
+ * await), records the elapsed time, off CPU, under its await chain. Lock held. */
+static void
+record_awaiting(int index, const void *running_context, uint64_t wall_ns, uint64_t now_ns)
+{
+    for (int i = 0; i < attachment_count; i++) {
+        attachment *each = &attachments[i];
+        if (each->thread != index || each->coroutine == NULL || each->context == running_context ||
+            rs_stack_read_suspended(each->coroutine, &raw_stack) < 0) {
+            continue;
+        }
+        for (int depth = 0; depth < raw_stack.depth; depth++) {
+            stack_names[depth] = rs_names_intern(&raw_stack.frames[depth]);
+        }
+        record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated, wall_ns, 0,
+                      now_ns);
+    }
+}
+
 /* Samples every registered thread once. Called with the lock held. */
 static void
 tick(void)
@@ -201,6 +222,7 @@ tick(void)
             record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated, wall_ns,
                           cpu_ns, now_ns);
         }
+        record_awaiting(index, context, wall_ns, now_ns);
     }
     atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
 }
@@ -347,7 +369,7 @@ find_or_add_thread(PyThreadState *tstate)
 }
 
 int
-rs_sampler_attach(rs_cpu_state *state, int whole_thread)
+rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine)
 {
     PyThreadState *tstate = PyThreadState_Get();
     const void *context = whole_thread ? NULL : tstate->context;
@@ -373,7 +395,7 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread)
     }
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
-    attachments[attachment_count++] = (attachment){context, thread, state};
+    attachments[attachment_count++] = (attachment){context, thread, state, coroutine};
     pthread_cond_signal(&sampler_wake);
     pthread_mutex_unlock(&sampler_lock);
     return 0;

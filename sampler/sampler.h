@@ -9,7 +9,9 @@
  * event loop's samples go to the request whose task is running, never to another one.
  *
  * Each sample is weighted by the wall time elapsed since that thread was last looked at, and
- * carries that thread's CPU-clock delta, which splits on-CPU from waiting time.
+ * carries that thread's CPU-clock delta, which splits on-CPU from waiting time. A request
+ * whose asyncio task is suspended while the loop runs something else gets that time too, off
+ * CPU, under its suspended coroutine chain (the awaits from its task's root coroutine down).
  *
  * Locking: sampler_lock protects the registry and every attached rs_cpu_state; it is taken by
  * the sampler for one tick, and by Python threads to attach and detach, never across a Python
@@ -64,10 +66,12 @@ void rs_cpu_state_release(rs_cpu_state *state);
 /*
  * Attaches `state` to the calling thread's current context, or with `whole_thread` to any
  * context the thread runs (a worker doing handed-over work), registering the thread and
- * starting the sampler thread if needed. Holds the GIL. Returns 0, or -1 with an exception
- * set (too many threads or attachments, or the thread could not be started).
+ * starting the sampler thread if needed. `coroutine`, when not NULL, is the asyncio task's
+ * root coroutine: while the thread runs another context, the time goes to its await chain.
+ * The caller keeps `coroutine` alive until it detaches. Holds the GIL. Returns 0, or -1 with
+ * an exception set (too many threads or attachments, or the thread could not be started).
  */
-int rs_sampler_attach(rs_cpu_state *state, int whole_thread);
+int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine);
 
 /* Undoes one rs_sampler_attach made by the calling thread with the same `whole_thread` (and,
  * without it, in the same context). After it returns the sampler no longer writes to `state`

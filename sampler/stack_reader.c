@@ -128,3 +128,61 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
     }
     return 0;
 }
+
+/* Whether a coroutine in `state` is suspended at an await or yield. */
+static int
+is_suspended(int8_t state)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return state == FRAME_SUSPENDED || state == FRAME_SUSPENDED_YIELD_FROM;
+#else
+    return state == FRAME_SUSPENDED;
+#endif
+}
+
+int
+rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
+{
+    rs_raw_frame chain[RS_STACK_MAX_DEPTH]; /* Outermost first, reversed at the end. */
+    int depth = 0;
+
+    stack->depth = 0;
+    stack->truncated = 0;
+    stack->context = NULL;
+    while (coroutine != NULL && depth < RS_STACK_MAX_DEPTH) {
+        PyGenObject head;
+        if (rs_safe_read(&head, coroutine, offsetof(PyGenObject, gi_iframe)) < 0 ||
+            (Py_TYPE(&head) != &PyCoro_Type && Py_TYPE(&head) != &PyGen_Type) ||
+            !is_suspended(head.gi_frame_state)) {
+            break;
+        }
+        const char *frame_address = (const char *)coroutine + offsetof(PyGenObject, gi_iframe);
+        union {
+            _PyInterpreterFrame frame;
+            char bytes[FRAME_HEAD_SIZE];
+        } copy;
+        if (rs_safe_read(&copy, frame_address, FRAME_HEAD_SIZE) < 0 ||
+            read_frame(&copy.frame, &chain[depth]) != 1) {
+            break;
+        }
+        depth++;
+        /* The awaited object is on top of the value stack while suspended in an await. */
+        const void *awaited = NULL;
+        int top = copy.frame.stacktop - 1;
+        if (top < 0 || rs_safe_read(&awaited,
+                                    frame_address + offsetof(_PyInterpreterFrame, localsplus) +
+                                        (size_t)top * sizeof(PyObject *),
+                                    sizeof(awaited)) < 0) {
+            break;
+        }
+        coroutine = awaited;
+    }
+    if (depth == 0) {
+        return -1;
+    }
+    for (int i = 0; i < depth; i++) {
+        stack->frames[i] = chain[depth - 1 - i];
+    }
+    stack->depth = depth;
+    return 0;
+}

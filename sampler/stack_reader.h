@@ -39,6 +39,14 @@ typedef struct {
  */
 int rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack);
 
+/*
+ * Reads the await chain of the suspended coroutine at `coroutine`: its frame, then the frame
+ * of the coroutine it awaits (the top of its value stack, when that is a suspended coroutine),
+ * and so on down; innermost first, like rs_stack_read. Returns 0, or -1 when the coroutine is
+ * not suspended (running, not started, finished) or could not be read.
+ */
+int rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack);
+
 /* Reads only the thread's current context, or NULL. */
 const void *rs_stack_read_context(const PyThreadState *tstate);
 
