@@ -2,7 +2,7 @@
 
 Two workloads (bench/workloads/):
 
-- call_heavy: a CPU-bound, call-heavy pure-Python run of about 20 ms (recursive Fibonacci,
+- call_heavy: a CPU-bound, call-heavy pure-Python run of about 25 ms (recursive Fibonacci,
   small helper functions, dict and list work), the worst case for a profiler that hooks calls;
 - django_view: a Django view through the test client (three ORM queries on in-memory SQLite,
   a JSON catalogue built in Python), 10 requests per batch.
@@ -125,6 +125,15 @@ def check_reqscope(instrument, run, runs, records_sql):
     return f"{samples} samples, {missed} missed{recorded} in {runs} run(s)"
 
 
+def check_baseline(run):
+    stop_sampler()
+    ticks_before = _core.sampler_ticks()
+    run()
+    if _core.sampler_ticks() != ticks_before:
+        raise AssertionError("reqscope's sampler ticked after it was stopped")
+    return "sampler stopped, 0 ticks"
+
+
 def check_idle(run):
     stop_sampler()
     threads_without = thread_count()
@@ -185,10 +194,8 @@ def variants(plain_run, hooked_run, runs, runs_sql):
     reqscope_variants = {"reqscope cpu=True, 1 ms": True}
     if runs_sql:
         reqscope_variants["reqscope cpu=True, 1 ms, sql=False"] = False
-    stop_sampler()
-    plain_run()
     result = {
-        BASELINE: (batch(stop_sampler, nothing, plain_run, runs), "reqscope's sampler stopped"),
+        BASELINE: (batch(stop_sampler, nothing, plain_run, runs), check_baseline(plain_run)),
         IDLE: (batch(start_sampler, nothing, hooked_run, runs), check_idle(hooked_run)),
     }
     for name, sql in reqscope_variants.items():

@@ -126,21 +126,21 @@ sql_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (scope == NULL) {
         Py_RETURN_NONE;
     }
-    int slot = -1;
+    int token = -1;
     if (scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL) {
         long flags = PyLong_AsLong(args[5]);
         if (flags == -1 && PyErr_Occurred()) {
             PyErr_Clear();
             flags = 0;
         }
-        slot = rs_sql_begin(scope, (uintptr_t)args[0], (uintptr_t)args[1], args[2], args[3],
-                            args[4], (int)flags);
+        token = rs_sql_begin(scope, (uintptr_t)args[0], (uintptr_t)args[1], args[2], args[3],
+                             args[4], (int)flags);
     }
     Py_DECREF(scope);
-    if (slot < 0) {
+    if (token < 0) {
         Py_RETURN_NONE;
     }
-    return PyLong_FromLong(slot);
+    return PyLong_FromLong(token);
 }
 
 PyDoc_STRVAR(sql_end_doc,
@@ -161,14 +161,16 @@ sql_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (scope == NULL) {
         Py_RETURN_NONE;
     }
-    long slot = PyLong_AsLong(args[0]);
+    long token = PyLong_AsLong(args[0]);
     long long rowcount = args[1] == Py_None ? -1 : PyLong_AsLongLong(args[1]);
+    PyErr_Clear();
     int failed = PyObject_IsTrue(args[2]);
     PyErr_Clear();
     uint64_t fingerprint = 0;
     int explain = 0;
-    if (rs_sql_slot_valid(scope, (int)slot)) {
-        explain = rs_sql_end(scope, (int)slot, rowcount, failed > 0, &fingerprint);
+    int slot_index = rs_sql_token_slot(scope, (int)token);
+    if (slot_index >= 0) {
+        explain = rs_sql_end(scope, slot_index, rowcount, failed > 0, &fingerprint);
     }
     Py_DECREF(scope);
     if (!explain) {

@@ -14,8 +14,10 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 struct rs_sql_state;
 struct rs_cpu_state;
@@ -45,7 +47,9 @@ typedef struct rs_scope {
     double started_at;         /* Wall clock at entry, seconds since the epoch. */
     uint64_t start_ns, end_ns; /* Monotonic clock at entry and exit. */
     uint64_t cpu_start_ns;     /* Entering thread's CPU clock at entry. */
-    uint64_t cpu_ns;           /* CPU time of the entering thread inside the scope. */
+    clockid_t cpu_clock;       /* The entering thread's CPU clock, readable from any thread. */
+    int has_cpu_clock;
+    uint64_t cpu_ns; /* CPU time of the entering thread inside the scope. */
     rs_scope_state state;
     struct rs_scope *parent;          /* The scope that was current at entry (strong), or NULL. */
     struct rs_scope *thread_previous; /* The thread-local's value before entry (strong). */

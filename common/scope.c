@@ -54,6 +54,41 @@ rs_scope_wall_ms(const rs_scope *scope)
     return scope->start_ns ? (double)(end - scope->start_ns) / 1e6 : 0.0;
 }
 
+/* Removes `self` from the calling thread's chain of entered scopes (the thread-local, then
+ * each scope's thread_previous), wherever it is: scopes may exit out of order (interleaved
+ * asyncio requests). Each link owns a reference to the scope it points at. A scope exited on
+ * another thread is not in this thread's chain; its own thread prunes it later. */
+static void
+unlink_from_thread_chain(rs_scope *self)
+{
+    rs_scope **link = &rs_thread_scope;
+    while (*link != NULL && *link != self) {
+        link = &(*link)->thread_previous;
+    }
+    if (*link == self) {
+        *link = self->thread_previous; /* The reference self held moves to the link. */
+        self->thread_previous = NULL;
+        Py_DECREF(self); /* The link's; the caller still holds one. */
+    }
+}
+
+/* Drops the exited scopes from the calling thread's chain (those exited on other threads). */
+static void
+prune_thread_chain(void)
+{
+    rs_scope **link = &rs_thread_scope;
+    while (*link != NULL) {
+        rs_scope *scope = *link;
+        if (scope->state == RS_SCOPE_ACTIVE) {
+            link = &scope->thread_previous;
+            continue;
+        }
+        *link = scope->thread_previous;
+        scope->thread_previous = NULL;
+        Py_DECREF(scope);
+    }
+}
+
 /* Whether `tuple` is NULL or holds only str. */
 static int
 all_str(PyObject *tuple)
@@ -177,12 +212,14 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
     }
+    prune_thread_chain();
     self->thread_previous = rs_thread_scope; /* The thread-local's reference moves here. */
     rs_thread_scope = (rs_scope *)Py_NewRef(self);
     self->state = RS_SCOPE_ACTIVE;
     atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     self->started_at = rs_wall_seconds();
-    self->cpu_start_ns = rs_thread_cpu_ns();
+    self->has_cpu_clock = pthread_getcpuclockid(pthread_self(), &self->cpu_clock) == 0;
+    self->cpu_start_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
     self->start_ns = rs_now_ns();
     Py_RETURN_NONE;
 }
@@ -194,23 +231,22 @@ scope_exit(rs_scope *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
         return NULL;
     }
+    /* Claimed before anything below can release the GIL, so a racing exit fails cleanly. */
+    self->state = RS_SCOPE_DONE;
+    atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     self->end_ns = rs_now_ns();
-    self->cpu_ns = rs_thread_cpu_ns() - self->cpu_start_ns;
+    /* The entering thread's CPU clock, read from whichever thread exits. */
+    uint64_t cpu_end_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
+    self->cpu_ns = cpu_end_ns > self->cpu_start_ns ? cpu_end_ns - self->cpu_start_ns : 0;
     if (self->cpu != NULL) {
         rs_sampler_detach_all(self->cpu);
     }
     Py_CLEAR(self->coroutine); /* Only after detaching: the sampler reads it until then. */
-    self->state = RS_SCOPE_DONE;
-    atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
-    if (rs_thread_scope == self) {
-        rs_thread_scope = self->thread_previous; /* Its reference moves back. */
-        self->thread_previous = NULL;
-        Py_DECREF(self); /* The thread-local's; the caller still holds one. */
-    }
+    unlink_from_thread_chain(self);
     /* Reset fails when exit runs in another context than entry (a scope handed to another
      * task); the entry context then keeps its value until it ends, which is harmless because
-     * a done scope records nothing. */
-    if (PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
+     * a done scope records nothing and rs_scope_current skips it. */
+    if (self->context_token != NULL && PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
         PyErr_Clear();
     }
     Py_CLEAR(self->context_token);
@@ -227,9 +263,15 @@ scope_adopt(rs_scope *self, PyObject *unused)
     if (token == NULL) {
         return NULL;
     }
-    if (self->state == RS_SCOPE_ACTIVE && self->cpu != NULL &&
-        rs_sampler_attach(self->cpu, 1, NULL) < 0) {
-        PyErr_Clear(); /* The work runs unsampled rather than failing. */
+    rs_cpu_state *cpu = self->state == RS_SCOPE_ACTIVE ? self->cpu : NULL;
+    if (cpu != NULL) {
+        /* Our own reference: the scope may end, and its report free its state, while the
+         * attach waits for the sampler's lock without the GIL. */
+        atomic_fetch_add(&cpu->references, 1);
+        if (rs_sampler_attach(cpu, 1, NULL) < 0) {
+            PyErr_Clear(); /* The work runs unsampled rather than failing. */
+        }
+        rs_cpu_state_release(cpu);
     }
     return token;
 }
@@ -266,7 +308,6 @@ scope_report(rs_scope *self, PyObject *unused)
     self->sql = NULL;
     rs_cpu_state_release(self->cpu);
     self->cpu = NULL;
-    Py_CLEAR(self->parent);
     return report;
 }
 

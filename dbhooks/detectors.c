@@ -35,7 +35,7 @@ finding(const char *kind, const rs_sql_query *query, uint64_t count, uint64_t ti
     PyObject *result = PyDict_New();
     if (result == NULL || rs_dict_put(result, "kind", PyUnicode_FromString(kind)) < 0 ||
         rs_dict_put(result, "fingerprint", rs_fingerprint_hex(query->fingerprint)) < 0 ||
-        rs_dict_put(result, "text", PyUnicode_FromString(query->text)) < 0 ||
+        rs_dict_put(result, "text", rs_text(query->text)) < 0 ||
         rs_dict_put(result, "count", PyLong_FromUnsignedLongLong(count)) < 0 ||
         rs_dict_put(result, "time_ms", PyFloat_FromDouble((double)time_ns / 1e6)) < 0 ||
         rs_dict_put(result, "callsite", callsite_dict(callsite)) < 0) {

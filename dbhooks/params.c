@@ -114,8 +114,11 @@ absorb_sequence(siphash *state, PyObject *sequence, int depth)
     Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
     PyObject **items = PySequence_Fast_ITEMS(sequence);
     siphash_absorb(state, (uint64_t)count);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        absorb_value(state, items[i], depth + 1);
+    for (Py_ssize_t i = 0; i < count && i < PySequence_Fast_GET_SIZE(sequence); i++) {
+        PyObject *item = Py_NewRef(items[i]); /* A __hash__ below may change the container. */
+        absorb_value(state, item, depth + 1);
+        Py_DECREF(item);
+        items = PySequence_Fast_ITEMS(sequence);
     }
 }
 
@@ -151,8 +154,12 @@ absorb_value(siphash *state, PyObject *value, int depth)
         PyObject *name, *item;
         siphash_absorb(state, (uint64_t)PyDict_GET_SIZE(value));
         while (PyDict_Next(value, &position, &name, &item)) {
+            Py_INCREF(name); /* A __hash__ below may change the dict. */
+            Py_INCREF(item);
             absorb_value(state, name, depth + 1);
             absorb_value(state, item, depth + 1);
+            Py_DECREF(name);
+            Py_DECREF(item);
         }
         return;
     }

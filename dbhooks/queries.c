@@ -214,6 +214,7 @@ static int
 sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
 {
     *owned = NULL;
+    *text = NULL;
     if (PyBytes_Check(sql)) {
         *text = PyBytes_AS_STRING(sql);
         *length = (size_t)PyBytes_GET_SIZE(sql);
@@ -224,7 +225,11 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
         *length = (size_t)PyUnicode_GET_LENGTH(sql);
         return 0;
     }
+    /* One character more than the fingerprint reads is enough for it to see the cut. */
     Py_ssize_t count = PyUnicode_GET_LENGTH(sql);
+    if (count > (Py_ssize_t)RS_FP_MAX_INPUT + 1) {
+        count = (Py_ssize_t)RS_FP_MAX_INPUT + 1;
+    }
     int kind = PyUnicode_KIND(sql);
     const void *data = PyUnicode_DATA(sql);
     char *buffer = (char *)rs_raw_malloc((size_t)count * 4 + 1);
@@ -243,11 +248,13 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
 
 /* Whether a statement already in flight on `conn_key` encloses the one being begun: an
  * event-style layer's statement covers its connection; a wrapper's covers the frames below
- * its own. A connection-scoped statement still in flight when its own layer begins another one
+ * its own; either way the inner layer sends the same statement, so the fingerprints agree.
+ * A connection-scoped statement still in flight when its own layer begins another one
  * on the same connection was abandoned (its end never came, say because another listener
  * raised): it is dropped and counted rather than hiding every later statement. */
 static int
-is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture, int flags)
+is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture, int flags,
+          uint64_t fingerprint)
 {
     for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
         rs_sql_inflight *slot = &state->inflight[i];
@@ -259,6 +266,9 @@ is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *ca
             state->inflight_count--;
             state->dropped.abandoned++;
             continue;
+        }
+        if (slot->fingerprint.id != fingerprint) {
+            continue; /* Another statement run meanwhile (by a parameter's __hash__, say). */
         }
         if (slot->frame == NULL) {
             return 1;
@@ -296,6 +306,16 @@ params_repr(PyObject *params)
     return repr;
 }
 
+/* A token names a slot and the claim of it: slot + RS_SQL_MAX_INFLIGHT * (generation % 8),
+ * at most 255, so it is a cached small int and never allocates. */
+#define TOKEN_GENERATIONS 8
+
+static int
+token_of(int slot_index, const rs_sql_inflight *slot)
+{
+    return slot_index + RS_SQL_MAX_INFLIGHT * (int)(slot->generation % TOKEN_GENERATIONS);
+}
+
 int
 rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject *alias,
              PyObject *sql, PyObject *params, int flags)
@@ -303,8 +323,24 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     rs_sql_state *state = scope->sql;
     rs_callsite_capture capture;
 
+    if (!PyUnicode_Check(sql) && !PyBytes_Check(sql)) {
+        state->dropped.unsupported++;
+        return -1;
+    }
+    rs_fingerprint fingerprint;
+    const char *text;
+    size_t length;
+    char *owned;
+    if (sql_text(sql, &text, &length, &owned) < 0 ||
+        rs_fp_normalize(text, length, &fingerprint) < 0) {
+        rs_raw_free(owned);
+        state->dropped.memory++;
+        return -1;
+    }
+    rs_raw_free(owned);
     rs_callsite_capture_stack(&capture);
-    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture, flags)) {
+    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture, flags, fingerprint.id)) {
+        rs_fp_release(&fingerprint);
         return -1;
     }
     int slot_index = -1;
@@ -315,30 +351,26 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
         }
     }
     if (slot_index < 0) {
+        rs_fp_release(&fingerprint);
         state->dropped.inflight++;
         return -1;
     }
+    /* Claimed at once: hashing or repr of the parameters below may run Python code, even SQL,
+     * which must find this slot taken and this statement in flight. */
     rs_sql_inflight *slot = &state->inflight[slot_index];
-    const char *text;
-    size_t length;
-    char *owned;
-    if (!PyUnicode_Check(sql) && !PyBytes_Check(sql)) {
-        state->dropped.unsupported++;
-        return -1;
-    }
-    if (sql_text(sql, &text, &length, &owned) < 0) {
-        state->dropped.memory++;
-        return -1;
-    }
-    int failed = rs_fp_normalize(text, length, &slot->fingerprint);
-    rs_raw_free(owned);
-    if (failed) {
-        state->dropped.memory++;
-        return -1;
-    }
+    slot->in_use = 1;
+    slot->generation++;
+    state->inflight_count++;
+    slot->flags = flags;
+    slot->conn_key = conn_key;
+    slot->cursor_key = cursor_key;
+    slot->frame = (flags & RS_SQL_CONN_SCOPED) ? NULL : rs_callsite_current_frame();
+    slot->sql = Py_NewRef(sql);
+    slot->params = Py_XNewRef(params);
+    slot->params_repr = NULL;
+    slot->fingerprint = fingerprint; /* Owned by the slot from here. */
     slot->callsite = intern_callsite(state, capture.hash, capture.frames, capture.depth,
                                      capture.lazy_owner, capture.lazy_labeler);
-    slot->params_digest = rs_params_digest(params == Py_None ? NULL : params, flags & RS_SQL_MANY);
     if (alias != NULL && PyUnicode_Check(alias) && PyUnicode_IS_ASCII(alias)) {
         slot->alias_hash =
             rs_params_hash_bytes(PyUnicode_DATA(alias), (size_t)PyUnicode_GET_LENGTH(alias));
@@ -346,28 +378,24 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     else {
         slot->alias_hash = 0;
     }
-    slot->params_repr = NULL;
+    slot->params_digest = rs_params_digest(params == Py_None ? NULL : params, flags & RS_SQL_MANY);
     if (scope->options.show_params && params != NULL && params != Py_None &&
         (!(flags & RS_SQL_MANY) || PyList_Check(params) || PyTuple_Check(params))) {
         slot->params_repr = params_repr(params);
     }
-    slot->sql = Py_NewRef(sql);
-    slot->params = Py_XNewRef(params);
-    slot->flags = flags;
-    slot->conn_key = conn_key;
-    slot->cursor_key = cursor_key;
-    slot->frame = (flags & RS_SQL_CONN_SCOPED) ? NULL : rs_callsite_current_frame();
-    slot->in_use = 1;
-    state->inflight_count++;
     slot->start_ns = rs_now_ns();
-    return slot_index;
+    return token_of(slot_index, slot);
 }
 
 int
-rs_sql_slot_valid(const rs_scope *scope, int slot)
+rs_sql_token_slot(const rs_scope *scope, int token)
 {
-    return scope->sql != NULL && slot >= 0 && slot < RS_SQL_MAX_INFLIGHT &&
-           scope->sql->inflight[slot].in_use;
+    if (scope->sql == NULL || token < 0 || token >= RS_SQL_MAX_INFLIGHT * TOKEN_GENERATIONS) {
+        return -1;
+    }
+    int slot_index = token % RS_SQL_MAX_INFLIGHT;
+    const rs_sql_inflight *slot = &scope->sql->inflight[slot_index];
+    return slot->in_use && token_of(slot_index, slot) == token ? slot_index : -1;
 }
 
 /* Counts distinct parameters and duplicates of a read (see the file header). */

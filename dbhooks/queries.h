@@ -97,6 +97,7 @@ typedef struct {
 
 typedef struct {
     int in_use;
+    unsigned generation; /* Claims of this slot so far: tells tokens of old claims apart. */
     int flags;
     uintptr_t conn_key, cursor_key; /* Identities only, never dereferenced. */
     const void *frame;              /* The hook's frame; NULL when connection-scoped. */
@@ -141,9 +142,10 @@ rs_sql_state *rs_sql_state_new(void);
 void rs_sql_state_free(rs_sql_state *state);
 
 /*
- * Begins a statement in `scope` (active, with SQL on). Returns the in-flight slot, or -1 when
- * the statement is not recorded: another layer is already recording it on this connection
- * (counts once), or the slots or memory ran out (counted as dropped). Never raises.
+ * Begins a statement in `scope` (active, with SQL on). Returns a token (0 to 255) naming the
+ * in-flight statement for rs_sql_end, or -1 when the statement is not recorded: another layer
+ * is already recording it on this connection (counts once), or `sql` is not str or bytes, or
+ * the slots or memory ran out (counted as dropped). Never raises.
  */
 int rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject *alias,
                  PyObject *sql, PyObject *params, int flags);
@@ -173,7 +175,8 @@ void rs_sql_set_explain(rs_scope *scope, uint64_t fingerprint, PyObject *text);
  * exception set. Report time only. */
 int rs_sql_resolve_callsites(rs_sql_state *state, PyObject *exclude_paths, PyObject *own_paths);
 
-/* Whether `scope` has a statement in `slot` (used to validate tokens). */
-int rs_sql_slot_valid(const rs_scope *scope, int slot);
+/* The in-flight slot a token from rs_sql_begin names, or -1 when the token is stale (its
+ * statement ended, or it belongs to another scope's claim). */
+int rs_sql_token_slot(const rs_scope *scope, int token);
 
 #endif /* RS_QUERIES_H */

@@ -30,7 +30,8 @@ function_of(function_table *table, uint32_t id)
     if (name == NULL) {
         name = rs_names_get(RS_NAME_UNKNOWN);
     }
-    PyObject *key = Py_BuildValue("(ssi)", name->function, name->file, name->first_line);
+    PyObject *key =
+        Py_BuildValue("(NNi)", rs_text(name->function), rs_text(name->file), name->first_line);
     if (key == NULL) {
         return -1;
     }
@@ -41,8 +42,8 @@ function_of(function_table *table, uint32_t id)
     }
     else if (!PyErr_Occurred()) {
         number = PyList_GET_SIZE(table->frames);
-        PyObject *frame = Py_BuildValue("{s:s,s:s,s:i}", "function", name->function, "file",
-                                        name->file, "line", name->first_line);
+        PyObject *frame = Py_BuildValue("{s:O,s:O,s:i}", "function", PyTuple_GET_ITEM(key, 0),
+                                        "file", PyTuple_GET_ITEM(key, 1), "line", name->first_line);
         PyObject *value = PyLong_FromSsize_t(number);
         if (frame == NULL || value == NULL || number >= table->capacity ||
             PyList_Append(table->frames, frame) < 0 ||
@@ -226,8 +227,11 @@ rs_report_cpu(rs_scope *scope, PyObject *dropped)
         PyErr_NoMemory();
         goto done;
     }
-    /* Every stack is at most RS_STACK_MAX_DEPTH deep, so this many functions always fit. */
-    table.capacity = (Py_ssize_t)count * RS_STACK_MAX_DEPTH + 1;
+    /* No more functions than frames over all stacks. */
+    table.capacity = 1;
+    for (int i = 0; i < count; i++) {
+        table.capacity += (Py_ssize_t)stacks[i]->depth;
+    }
     table.self_ns = (uint64_t *)rs_raw_calloc((size_t)table.capacity, sizeof(uint64_t));
     table.total_ns = (uint64_t *)rs_raw_calloc((size_t)table.capacity, sizeof(uint64_t));
     folded = PyList_New(0);

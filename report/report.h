@@ -40,6 +40,15 @@ rs_dict_put(PyObject *dict, const char *key, PyObject *value)
     return result;
 }
 
+/* A str from UTF-8 that may be cut mid-character or hold stale bytes (text copied by the
+ * sampler, statements cut at the fingerprint's limit): bad bytes become U+FFFD, never an
+ * error that would lose the whole report. */
+static inline PyObject *
+rs_text(const char *utf8)
+{
+    return PyUnicode_DecodeUTF8(utf8, (Py_ssize_t)strlen(utf8), "replace");
+}
+
 /* The 16-hex-digit text of a 64-bit fingerprint id (JSON cannot carry 64-bit integers). */
 static inline PyObject *
 rs_fingerprint_hex(uint64_t id)

@@ -27,11 +27,13 @@ query_callsites(rs_sql_state *state, const rs_sql_query *query)
         PyObject *previous = key ? PyDict_GetItemWithError(counts, key) : NULL;
         unsigned long long count =
             use->count + (previous ? PyLong_AsUnsignedLongLong(previous) : 0);
-        if (key == NULL || PyErr_Occurred() ||
-            PyDict_SetItem(counts, key, PyLong_FromUnsignedLongLong(count)) < 0) {
+        PyObject *value = PyErr_Occurred() ? NULL : PyLong_FromUnsignedLongLong(count);
+        if (key == NULL || value == NULL || PyDict_SetItem(counts, key, value) < 0) {
             Py_XDECREF(key);
+            Py_XDECREF(value);
             goto done;
         }
+        Py_DECREF(value);
         Py_DECREF(key);
     }
     result = PyList_New(0);
@@ -74,9 +76,7 @@ query_dict(rs_sql_state *state, const rs_sql_query *query)
     PyObject *item = PyDict_New();
     if (item == NULL ||
         rs_dict_put(item, "fingerprint", rs_fingerprint_hex(query->fingerprint)) < 0 ||
-        rs_dict_put(item, "text",
-                    PyUnicode_DecodeUTF8(query->text, (Py_ssize_t)strlen(query->text), "replace")) <
-            0 ||
+        rs_dict_put(item, "text", rs_text(query->text)) < 0 ||
         rs_dict_put(item, "kind", PyUnicode_FromString(kind_name(query->kind))) < 0 ||
         rs_dict_put(item, "count", PyLong_FromUnsignedLongLong(query->count)) < 0 ||
         rs_dict_put(item, "time_ms", PyFloat_FromDouble((double)query->time_ns / 1e6)) < 0 ||

@@ -6,6 +6,7 @@ nest. As a decorator, each call runs in a fresh scope whose report goes to ``on_
 (default: the console summary on stderr).
 """
 
+import contextvars
 import functools
 import inspect
 import sys
@@ -74,6 +75,28 @@ def _enter_scope(name, settings):
     return Scope(core_scope)
 
 
+# The with-blocks open in this thread or task, innermost first: (profile, scope, rest) or None.
+# One variable for all profile objects, so a shared profile object ends the scope its own
+# with-block began, and long-lived contexts (a server thread's) never accumulate keys.
+_entered = contextvars.ContextVar("reqscope.entered", default=None)
+
+
+def _pop_entered(profile_object):
+    """Removes the innermost block of ``profile_object`` from this context; returns its scope."""
+    outer_blocks = []
+    node = _entered.get()
+    while node is not None and node[0] is not profile_object:
+        outer_blocks.append(node)
+        node = node[2]
+    if node is None:
+        return None
+    rest = node[2]
+    for block in reversed(outer_blocks):
+        rest = (block[0], block[1], rest)
+    _entered.set(rest)
+    return node[1]
+
+
 def print_console(scope: Scope) -> None:
     """The default ``on_report``: the console summary on stderr."""
     print(scope.report.render("console"), file=sys.stderr)
@@ -110,23 +133,22 @@ class profile:
     def _start(self) -> Scope:
         return _enter_scope(self._name, self._settings)
 
-    @staticmethod
-    def _stop():
-        # With-blocks nest, so the block ending is the one whose scope is current in this
-        # context; this keeps one profile object usable from many threads and tasks at once.
-        core_scope = _core.current_scope()
-        if core_scope is not None:
-            core_scope._exit()
+    def _stop(self):
+        scope = _pop_entered(self)
+        if scope is not None and scope.active:  # Not already ended by scope.close().
+            scope.close()
 
     def __enter__(self) -> Scope:
-        return self._start()
+        scope = self._start()
+        _entered.set((self, scope, _entered.get()))
+        return scope
 
     def __exit__(self, *exc_info):
         self._stop()
         return False
 
     async def __aenter__(self) -> Scope:
-        return self._start()
+        return self.__enter__()
 
     async def __aexit__(self, *exc_info):
         self._stop()

@@ -4,6 +4,7 @@ The dict is built once, in C (``_core.Scope._report``); this class only hands it
 the renderer for a format.
 """
 
+import copy
 import json
 import os
 import sys
@@ -29,8 +30,11 @@ class Report:
         self._scope = scope
 
     def to_dict(self) -> dict:
-        """The report as plain data (JSON-serialisable); a snapshot while the scope runs."""
-        return self._scope._report()
+        """The report as plain data (JSON-serialisable); a snapshot while the scope runs.
+
+        Each call returns a fresh copy: editing it (to scrub a value, say) changes nothing else.
+        """
+        return copy.deepcopy(self._scope._report())
 
     def render(self, format: str = "console", *, color: bool | None = None) -> str:
         """The report as text: "console" (colour decided by use_colour() unless given),
@@ -39,11 +43,12 @@ class Report:
         "folded" and "speedscope" need a scope profiled with cpu=True.
         """
         if format == "console":
-            return _core.render_console(self.to_dict(), use_colour() if color is None else color)
+            return _core.render_console(self._scope._report(),
+                                        use_colour() if color is None else color)
         if format == "json":
-            return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+            return json.dumps(self._scope._report(), indent=2, sort_keys=True)
         if format in ("folded", "speedscope"):
-            report = self.to_dict()
+            report = self._scope._report()
             if "cpu" not in report:
                 raise ValueError(f"{format!r} needs CPU samples: profile with cpu=True")
             if format == "folded":

@@ -96,7 +96,7 @@ read_string(const void *address, char *out)
         else {
             point = ((const uint32_t *)raw)[i];
         }
-        used += rs_utf8_put(point, out + used);
+        used += rs_utf8_put(point <= 0x10ffff ? point : 0xfffd, out + used); /* Stale bytes. */
     }
     out[used] = '\0';
     return 0;
@@ -271,7 +271,8 @@ intern_content(const char *function, const char *file, int32_t line, int32_t fir
         }
     }
     uint32_t id = atomic_load_explicit(&name_count, memory_order_relaxed);
-    if (id >= RS_NAMES_MAX) {
+    if (id >= RS_NAMES_MAX || (uint64_t)(id + 1) * 10 > (uint64_t)(name_index_mask + 1) * 9) {
+        /* Full, or the index could not grow and is nearly full: probing must stay short. */
         dropped++;
         return RS_NAME_UNKNOWN;
     }
@@ -310,7 +311,12 @@ rs_names_intern(const rs_raw_frame *frame)
         dropped++;
         return RS_NAME_UNKNOWN;
     }
-    uint64_t hash = hash_bytes(0xcbf29ce484222325ull, frame, sizeof(*frame));
+    /* The fields one by one: the struct's padding is not part of the key. */
+    uint64_t hash = hash_bytes(0xcbf29ce484222325ull, &frame->code, sizeof(frame->code));
+    hash = hash_bytes(hash, &frame->instruction, sizeof(frame->instruction));
+    hash = hash_bytes(hash, &frame->filename, sizeof(frame->filename));
+    hash = hash_bytes(hash, &frame->qualname, sizeof(frame->qualname));
+    hash = hash_bytes(hash, &frame->first_line, sizeof(frame->first_line));
     hash = hash ? hash : 1;
     uint32_t slot = (uint32_t)hash & (CACHE_SLOTS - 1);
     for (; cache[slot].hash != 0; slot = (slot + 1) & (CACHE_SLOTS - 1)) {

@@ -34,3 +34,23 @@ rs_safe_read2(void *destination1, const void *address1, size_t size1, void *dest
     ssize_t copied = process_vm_readv(getpid(), local, 2, remote, 2, 0);
     return copied == (ssize_t)(size1 + size2) ? 0 : -1;
 }
+
+int
+rs_safe_read_many(void *const *destinations, const void *const *addresses, size_t size, int count)
+{
+    struct iovec local[RS_SAFE_READ_MANY_MAX], remote[RS_SAFE_READ_MANY_MAX];
+    int usable = 0; /* Leading ranges with a plausible address. */
+    for (; usable < count && usable < RS_SAFE_READ_MANY_MAX; usable++) {
+        if ((uintptr_t)addresses[usable] < 4096) {
+            break;
+        }
+        local[usable] = (struct iovec){destinations[usable], size};
+        remote[usable] = (struct iovec){(void *)addresses[usable], size};
+    }
+    if (usable == 0) {
+        return 0;
+    }
+    ssize_t copied =
+        process_vm_readv(getpid(), local, (unsigned long)usable, remote, (unsigned long)usable, 0);
+    return copied <= 0 ? 0 : (int)((size_t)copied / size);
+}

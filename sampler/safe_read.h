@@ -20,4 +20,11 @@ int rs_safe_read(void *destination, const void *address, size_t size);
 int rs_safe_read2(void *destination1, const void *address1, size_t size1, void *destination2,
                   const void *address2, size_t size2);
 
+/* Copies `count` ranges of `size` bytes each, addresses[i] to destinations[i], in one system
+ * call. Returns how many leading ranges were read whole (a range that cannot be read ends the
+ * copy there). `count` is at most RS_SAFE_READ_MANY_MAX. */
+#define RS_SAFE_READ_MANY_MAX 1024
+int rs_safe_read_many(void *const *destinations, const void *const *addresses, size_t size,
+                      int count);
+
 #endif /* RS_SAFE_READ_H */

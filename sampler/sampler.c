@@ -59,7 +59,7 @@ static int atfork_installed; /* Written once with the GIL. */
 
 static _Atomic uint64_t ticks;
 
-/* A stack read by the sampler; one, since the sampler is one thread. */
+/* A stack read by the sampler, and its names; one, since the sampler is one thread. */
 static rs_raw_stack raw_stack;
 static uint32_t stack_names[RS_STACK_MAX_DEPTH];
 
@@ -162,30 +162,64 @@ read_consistent_stack(PyThreadState *tstate, const void *context)
     return -1;
 }
 
-/* For each request on thread `index` that is not the one running (its task is suspended in an
- * await), records the elapsed time, off CPU, under its await chain. Lock held. */
+/* A sample read during a tick, recorded once the lock is taken again. */
+typedef struct {
+    rs_cpu_state *state; /* As attached when the tick began; checked again before recording. */
+    int thread;          /* Index into threads. */
+    int unreadable;      /* The stack could not be read consistently: only counted. */
+    uint64_t wall_ns, cpu_ns;
+    int depth, truncated;
+    uint32_t names[RS_STACK_MAX_DEPTH];
+} pending_sample;
+
+#define MAX_PENDING_SAMPLES 256 /* Per tick; more are dropped (one per attached context). */
+
+/* The sampler thread's own scratch for one tick (only it ticks). */
+static struct {
+    int index;
+    PyThreadState *tstate;
+    uint64_t wall_ns, cpu_ns;
+} planned_threads[RS_SAMPLER_MAX_THREADS];
+static int planned_thread_count;
+static attachment planned_attachments[RS_SAMPLER_MAX_ATTACHMENTS];
+static int planned_attachment_count;
+static pending_sample pending[MAX_PENDING_SAMPLES];
+static int pending_count;
+static uint64_t pending_dropped;
+
+/* Queues a sample of raw_stack (or an unreadable mark) for `each`. */
 static void
-record_awaiting(int index, const void *running_context, uint64_t wall_ns, uint64_t now_ns)
+queue_sample(const attachment *each, uint64_t wall_ns, uint64_t cpu_ns, int unreadable)
 {
-    for (int i = 0; i < attachment_count; i++) {
-        attachment *each = &attachments[i];
-        if (each->thread != index || each->coroutine == NULL || each->context == running_context ||
-            rs_stack_read_suspended(each->coroutine, &raw_stack) < 0) {
-            continue;
-        }
-        for (int depth = 0; depth < raw_stack.depth; depth++) {
-            stack_names[depth] = rs_names_intern(&raw_stack.frames[depth]);
-        }
-        record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated, wall_ns, 0,
-                      now_ns);
+    if (pending_count == MAX_PENDING_SAMPLES) {
+        pending_dropped++;
+        return;
+    }
+    pending_sample *sample = &pending[pending_count++];
+    sample->state = each->state;
+    sample->thread = each->thread;
+    sample->unreadable = unreadable;
+    sample->wall_ns = wall_ns;
+    sample->cpu_ns = cpu_ns;
+    sample->depth = unreadable ? 0 : raw_stack.depth;
+    sample->truncated = raw_stack.truncated;
+    memcpy(sample->names, stack_names, sizeof(uint32_t) * (size_t)sample->depth);
+}
+
+static void
+name_raw_stack(void)
+{
+    for (int depth = 0; depth < raw_stack.depth; depth++) {
+        stack_names[depth] = rs_names_intern(&raw_stack.frames[depth]);
     }
 }
 
-/* Samples every registered thread once. Called with the lock held. */
+/* Phase 1, lock held: each thread's elapsed wall and CPU time since it was last looked at,
+ * and a copy of the attachments, so stacks can be read without the lock. */
 static void
-tick(void)
+plan_tick(uint64_t now_ns)
 {
-    uint64_t now_ns = rs_now_ns();
+    planned_thread_count = 0;
     for (int index = 0; index < RS_SAMPLER_MAX_THREADS; index++) {
         sampled_thread *thread = &threads[index];
         if (thread->users == 0) {
@@ -198,32 +232,88 @@ tick(void)
         }
         uint64_t wall_ns = now_ns - thread->last_wall_ns;
         uint64_t cpu_ns = cpu_now_ns > thread->last_cpu_ns ? cpu_now_ns - thread->last_cpu_ns : 0;
-        cpu_ns = cpu_ns < wall_ns ? cpu_ns : wall_ns;
+        planned_threads[planned_thread_count].index = index;
+        planned_threads[planned_thread_count].tstate = thread->tstate;
+        planned_threads[planned_thread_count].wall_ns = wall_ns;
+        planned_threads[planned_thread_count].cpu_ns = cpu_ns < wall_ns ? cpu_ns : wall_ns;
+        planned_thread_count++;
         thread->last_wall_ns = now_ns;
         thread->last_cpu_ns = cpu_now_ns;
+    }
+    memcpy(planned_attachments, attachments, sizeof(attachment) * (size_t)attachment_count);
+    planned_attachment_count = attachment_count;
+}
 
-        const void *context = rs_stack_read_context(thread->tstate);
-        int read = 0; /* Whether raw_stack holds this thread's stack yet. */
-        for (int i = 0; i < attachment_count; i++) {
-            attachment *each = &attachments[i];
+/* Phase 2, lock released: reads each planned thread's stack once, and the await chains of its
+ * requests that are not running, into pending samples. */
+static void
+read_planned_stacks(void)
+{
+    pending_count = 0;
+    for (int t = 0; t < planned_thread_count; t++) {
+        int index = planned_threads[t].index;
+        uint64_t wall_ns = planned_threads[t].wall_ns, cpu_ns = planned_threads[t].cpu_ns;
+        const void *context = rs_stack_read_context(planned_threads[t].tstate);
+        int read = 0; /* 1 when raw_stack holds this thread's stack, -1 when unreadable. */
+        for (int i = 0; i < planned_attachment_count; i++) {
+            const attachment *each = &planned_attachments[i];
             if (each->thread != index || (each->context != NULL && each->context != context)) {
                 continue;
             }
-            if (!read) {
-                if (read_consistent_stack(thread->tstate, context) < 0) {
-                    each->state->unreadable++;
-                    break;
+            if (read == 0) {
+                read = read_consistent_stack(planned_threads[t].tstate, context) < 0 ? -1 : 1;
+                if (read > 0) {
+                    name_raw_stack();
                 }
-                for (int depth = 0; depth < raw_stack.depth; depth++) {
-                    stack_names[depth] = rs_names_intern(&raw_stack.frames[depth]);
-                }
-                read = 1;
             }
-            record_sample(each->state, stack_names, raw_stack.depth, raw_stack.truncated, wall_ns,
-                          cpu_ns, now_ns);
+            queue_sample(each, wall_ns, cpu_ns, read < 0);
         }
-        record_awaiting(index, context, wall_ns, now_ns);
+        for (int i = 0; i < planned_attachment_count; i++) {
+            const attachment *each = &planned_attachments[i];
+            if (each->thread != index || each->coroutine == NULL || each->context == context ||
+                rs_stack_read_suspended(each->coroutine, &raw_stack) < 0) {
+                continue;
+            }
+            name_raw_stack();
+            queue_sample(each, wall_ns, 0, 0);
+        }
     }
+}
+
+/* Phase 3, lock held: records each pending sample into its state if that state is still
+ * attached to that thread (a scope may have ended during phase 2). */
+static void
+record_pending(uint64_t now_ns)
+{
+    for (int p = 0; p < pending_count; p++) {
+        const pending_sample *sample = &pending[p];
+        for (int i = 0; i < attachment_count; i++) {
+            if (attachments[i].state != sample->state || attachments[i].thread != sample->thread) {
+                continue;
+            }
+            if (sample->unreadable) {
+                sample->state->unreadable++;
+            }
+            else {
+                record_sample(sample->state, sample->names, sample->depth, sample->truncated,
+                              sample->wall_ns, sample->cpu_ns, now_ns);
+            }
+            break;
+        }
+    }
+}
+
+/* Samples every registered thread once. Called with the lock held; releases it while reading
+ * stacks, so Python threads attaching or detaching never wait for stack reads. */
+static void
+tick(void)
+{
+    uint64_t now_ns = rs_now_ns();
+    plan_tick(now_ns);
+    pthread_mutex_unlock(&sampler_lock);
+    read_planned_stacks();
+    pthread_mutex_lock(&sampler_lock);
+    record_pending(now_ns);
     atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
 }
 
@@ -331,15 +421,17 @@ ensure_running(void)
     return error;
 }
 
-/* Takes sampler_lock from a Python thread: when the sampler holds it (a tick reading many
- * stacks can take a fraction of a millisecond), wait without the GIL so other Python threads
- * run meanwhile. */
+/* Takes sampler_lock from a Python thread holding the GIL. While it is busy, waits for it
+ * without the GIL (other Python threads run meanwhile), but never holds it while waiting for
+ * the GIL: a thread that holds the GIL and takes the lock (the fork handler, for one) would
+ * otherwise deadlock with us. */
 static void
 lock_from_python(void)
 {
-    if (pthread_mutex_trylock(&sampler_lock) != 0) {
+    while (pthread_mutex_trylock(&sampler_lock) != 0) {
         Py_BEGIN_ALLOW_THREADS
         pthread_mutex_lock(&sampler_lock);
+        pthread_mutex_unlock(&sampler_lock);
         Py_END_ALLOW_THREADS
     }
 }
@@ -386,6 +478,10 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine)
                         "once for the CPU sampler");
         return -1;
     }
+    if (state->closed) { /* Its scope ended while we waited: nothing to sample. */
+        pthread_mutex_unlock(&sampler_lock);
+        return 0;
+    }
     int error = ensure_running();
     if (error != 0) {
         pthread_mutex_unlock(&sampler_lock);
@@ -430,6 +526,7 @@ void
 rs_sampler_detach_all(rs_cpu_state *state)
 {
     lock_from_python();
+    state->closed = 1;
     for (int i = attachment_count - 1; i >= 0; i--) {
         if (attachments[i].state == state) {
             remove_attachment(i);

@@ -45,6 +45,7 @@ typedef struct rs_cpu_stack {
  * work to (attachments), freed when the last reference goes. */
 typedef struct rs_cpu_state {
     _Atomic int references;
+    int closed; /* Detached for good (its scope ended); attaches are refused. Under the lock. */
     uint64_t interval_ns;
     uint64_t samples; /* Stacks recorded, one per thread per tick. */
     uint64_t ticks;   /* Ticks that recorded at least one stack. */
@@ -68,8 +69,10 @@ void rs_cpu_state_release(rs_cpu_state *state);
  * context the thread runs (a worker doing handed-over work), registering the thread and
  * starting the sampler thread if needed. `coroutine`, when not NULL, is the asyncio task's
  * root coroutine: while the thread runs another context, the time goes to its await chain.
- * The caller keeps `coroutine` alive until it detaches. Holds the GIL. Returns 0, or -1 with
- * an exception set (too many threads or attachments, or the thread could not be started).
+ * The caller keeps `coroutine` alive until it detaches, and holds a reference to `state`
+ * across the call (it may release the GIL). Attaching a closed state does nothing. Holds the
+ * GIL. Returns 0, or -1 with an exception set (too many threads or attachments, or the
+ * thread could not be started).
  */
 int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine);
 
@@ -78,7 +81,8 @@ int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *corouti
  * for that attachment. Holds the GIL. */
 void rs_sampler_detach(rs_cpu_state *state, int whole_thread);
 
-/* Detaches `state` from every thread and context (its scope ended). */
+/* Detaches `state` from every thread and context for good (its scope ended): later attaches
+ * of it do nothing. */
 void rs_sampler_detach_all(rs_cpu_state *state);
 
 /*

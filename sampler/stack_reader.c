@@ -7,11 +7,21 @@
  * 3.13); 3.12+ puts C-stack shim frames in the chain, which we skip. A code object is accepted
  * only when its type pointer is &PyCode_Type and the instruction lies inside its bytecode.
  * Frames whose first instruction has not run yet are skipped, as CPython itself does.
+ *
+ * Cost: a sampler at 1 kHz reading 60-frame stacks cannot afford two system calls a frame. So
+ * a stack is read in a few: the thread state in one; the thread's frame data stack (the chunk
+ * CPython pushes frames on, from its start to its top) in one, from which frames are then
+ * read locally; and the headers of every frame's code object in one vectored call. Frames
+ * outside that chunk (coroutine and generator frames live in their objects) are read one by
+ * one. Only the sampler thread reads stacks, so the scratch buffers below are its own.
  */
 #include "stack_reader.h"
 
 #include "compat.h"
 #include "safe_read.h"
+#if PY_VERSION_HEX < 0x030D0000
+#include "opcode.h"
+#endif
 
 /* The part of a frame we copy: everything before the variable-size locals. */
 #define FRAME_HEAD_SIZE offsetof(_PyInterpreterFrame, localsplus)
@@ -19,23 +29,27 @@
 /* The part of a code object we copy: its header up to the bytecode. */
 #define CODE_HEAD_SIZE offsetof(PyCodeObject, co_code_adaptive)
 
-static const void *
-current_frame_address(const PyThreadState *tstate)
-{
-    const void *frame = NULL;
-#if PY_VERSION_HEX >= 0x030D0000
-    if (rs_safe_read(&frame, &tstate->current_frame, sizeof(frame)) < 0) {
-        return NULL;
-    }
-#else
-    const _PyCFrame *cframe = NULL;
-    if (rs_safe_read(&cframe, &tstate->cframe, sizeof(cframe)) < 0 ||
-        rs_safe_read(&frame, &cframe->current_frame, sizeof(frame)) < 0) {
-        return NULL;
-    }
-#endif
-    return frame;
-}
+/* Frames a walk visits at most, shim frames included: bounds a corrupted (cyclic) chain. */
+#define WALK_MAX_FRAMES (4 * RS_STACK_MAX_DEPTH)
+
+/* The largest frame data stack copied whole; a deeper one is read frame by frame. */
+#define WINDOW_MAX_BYTES (256 * 1024)
+
+typedef union {
+    PyCodeObject code;
+    char bytes[CODE_HEAD_SIZE];
+} code_head;
+
+typedef union {
+    _PyInterpreterFrame frame;
+    char bytes[FRAME_HEAD_SIZE];
+} frame_head;
+
+/* The sampler thread's scratch (the only thread that reads stacks). */
+static char window[WINDOW_MAX_BYTES];          /* Copy of the frame data stack. */
+static code_head code_heads[WALK_MAX_FRAMES];  /* Code headers of one walk. */
+static const void *walk_code[WALK_MAX_FRAMES]; /* Code address per visited frame. */
+static const _Py_CODEUNIT *walk_instruction[WALK_MAX_FRAMES];
 
 const void *
 rs_stack_read_context(const PyThreadState *tstate)
@@ -47,10 +61,10 @@ rs_stack_read_context(const PyThreadState *tstate)
     return context;
 }
 
-/* Fills `out` from a copied frame; returns 1 when the frame is a visible Python frame, 0 when
- * it is to be skipped, -1 when it is invalid (the walk stops). */
+/* The code address and instruction of a copied frame; 0 for a C-stack shim frame. */
 static int
-read_frame(const _PyInterpreterFrame *frame, rs_raw_frame *out)
+frame_position(const _PyInterpreterFrame *frame, const void **code,
+               const _Py_CODEUNIT **instruction)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     if (frame->owner == FRAME_OWNED_BY_CSTACK) {
@@ -58,20 +72,22 @@ read_frame(const _PyInterpreterFrame *frame, rs_raw_frame *out)
     }
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
-    const void *code_address = frame->f_executable;
-    const _Py_CODEUNIT *instruction = frame->instr_ptr;
+    *code = frame->f_executable;
+    *instruction = frame->instr_ptr;
 #else
-    const void *code_address = frame->f_code;
-    const _Py_CODEUNIT *instruction = frame->prev_instr;
+    *code = frame->f_code;
+    *instruction = frame->prev_instr;
 #endif
-    union {
-        PyCodeObject code;
-        char bytes[CODE_HEAD_SIZE];
-    } head;
-    if (rs_safe_read(&head, code_address, CODE_HEAD_SIZE) < 0) {
-        return -1;
-    }
-    if (Py_TYPE(&head.code) != &PyCode_Type) {
+    return 1;
+}
+
+/* Fills `out` from a frame's code address, instruction and copied code header; returns 1 for
+ * a visible Python frame, 0 for one to skip, -1 when it is invalid (the walk stops). */
+static int
+describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, const PyCodeObject *head,
+               rs_raw_frame *out)
+{
+    if (Py_TYPE(head) != &PyCode_Type) {
 #if PY_VERSION_HEX >= 0x030D0000
         return 0; /* 3.13 frames may run no code object (f_executable is None). */
 #else
@@ -80,51 +96,110 @@ read_frame(const _PyInterpreterFrame *frame, rs_raw_frame *out)
     }
     const char *bytecode = (const char *)code_address + CODE_HEAD_SIZE;
     intptr_t units = ((const char *)instruction - bytecode) / (intptr_t)sizeof(_Py_CODEUNIT);
-    if (units < head.code._co_firsttraceable) {
+    if (units < head->_co_firsttraceable) {
         return 0; /* Not started yet. */
     }
-    if (units >= Py_SIZE(&head.code)) {
+    if (units >= Py_SIZE(head)) {
         return -1;
     }
     out->code = code_address;
     out->instruction = (int32_t)(units * (intptr_t)sizeof(_Py_CODEUNIT));
-    out->filename = head.code.co_filename;
-    out->qualname = head.code.co_qualname;
-    out->first_line = head.code.co_firstlineno;
-    out->linetable = head.code.co_linetable;
+    out->filename = head->co_filename;
+    out->qualname = head->co_qualname;
+    out->first_line = head->co_firstlineno;
+    out->linetable = head->co_linetable;
     return 1;
+}
+
+/* Like describe_frame for one copied frame, reading its code header itself. */
+static int
+read_frame(const _PyInterpreterFrame *frame, rs_raw_frame *out)
+{
+    const void *code_address;
+    const _Py_CODEUNIT *instruction;
+    code_head head;
+    if (!frame_position(frame, &code_address, &instruction)) {
+        return 0;
+    }
+    if (rs_safe_read(&head, code_address, CODE_HEAD_SIZE) < 0) {
+        return -1;
+    }
+    return describe_frame(code_address, instruction, &head.code, out);
+}
+
+/* Copies the frame head at `address`, from the window when it lies inside. Returns 0 or -1. */
+static int
+copy_frame_head(frame_head *head, const char *address, const char *window_start, size_t window_size)
+{
+    if (window_start != NULL && address >= window_start &&
+        (size_t)(address - window_start) + FRAME_HEAD_SIZE <= window_size) {
+        memcpy(head, window + (address - window_start), FRAME_HEAD_SIZE);
+        return 0;
+    }
+    return rs_safe_read(head, address, FRAME_HEAD_SIZE);
 }
 
 int
 rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
 {
-    const void *address = current_frame_address(tstate);
-    int hops = 0; /* Frames visited, shims included, to bound a corrupted (cyclic) chain. */
-
+    union {
+        PyThreadState state;
+        char bytes[sizeof(PyThreadState)];
+    } thread;
     stack->depth = 0;
     stack->truncated = 0;
-    if (rs_safe_read(&stack->context, &tstate->context, sizeof(stack->context)) < 0) {
+    if (rs_safe_read(&thread, tstate, sizeof(thread)) < 0) {
         return -1;
     }
-    while (address != NULL && hops++ < 4 * RS_STACK_MAX_DEPTH) {
-        union {
-            _PyInterpreterFrame frame;
-            char bytes[FRAME_HEAD_SIZE];
-        } copy;
+    stack->context = thread.state.context;
+#if PY_VERSION_HEX >= 0x030D0000
+    const char *address = (const char *)thread.state.current_frame;
+#else
+    const char *address = NULL;
+    if (rs_safe_read(&address, &thread.state.cframe->current_frame, sizeof(address)) < 0) {
+        return 0;
+    }
+#endif
+    /* One copy of the frame data stack, from its chunk's start to its top. */
+    const char *window_start = NULL;
+    size_t window_size = 0;
+    if (thread.state.datastack_chunk != NULL) {
+        const char *start =
+            (const char *)thread.state.datastack_chunk + offsetof(_PyStackChunk, data);
+        const char *end = (const char *)thread.state.datastack_top;
+        if (end > start && (size_t)(end - start) <= WINDOW_MAX_BYTES &&
+            rs_safe_read(window, start, (size_t)(end - start)) == 0) {
+            window_start = start;
+            window_size = (size_t)(end - start);
+        }
+    }
+    int visited = 0; /* Frames with code found, outermost last. */
+    for (int hops = 0; address != NULL && hops < WALK_MAX_FRAMES; hops++) {
+        frame_head head;
         if (((uintptr_t)address & (sizeof(void *) - 1)) != 0 ||
-            rs_safe_read(&copy, address, FRAME_HEAD_SIZE) < 0) {
+            copy_frame_head(&head, address, window_start, window_size) < 0) {
             break;
         }
+        visited += frame_position(&head.frame, &walk_code[visited], &walk_instruction[visited]);
+        address = (const char *)head.frame.previous;
+    }
+    /* Every code header in one vectored read. */
+    void *destinations[WALK_MAX_FRAMES];
+    for (int i = 0; i < visited; i++) {
+        destinations[i] = &code_heads[i];
+    }
+    int readable = rs_safe_read_many(destinations, walk_code, CODE_HEAD_SIZE, visited);
+    for (int i = 0; i < readable; i++) {
         if (stack->depth == RS_STACK_MAX_DEPTH) {
             stack->truncated = 1;
             break;
         }
-        int visible = read_frame(&copy.frame, &stack->frames[stack->depth]);
+        int visible = describe_frame(walk_code[i], walk_instruction[i], &code_heads[i].code,
+                                     &stack->frames[stack->depth]);
         if (visible < 0) {
             break;
         }
         stack->depth += visible;
-        address = copy.frame.previous;
     }
     return 0;
 }
@@ -137,6 +212,32 @@ is_suspended(int8_t state)
     return state == FRAME_SUSPENDED || state == FRAME_SUSPENDED_YIELD_FROM;
 #else
     return state == FRAME_SUSPENDED;
+#endif
+}
+
+/* Whether a suspended coroutine's frame waits in an await (yield from), so the top of its
+ * value stack is what it awaits; CPython's _PyGen_yf makes the same test. 3.13 has a frame
+ * state for it; before, the next instruction is a RESUME whose argument is 2 or more. */
+static int
+waits_in_await(const frame_head *copy, int8_t state)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    (void)copy;
+    return state == FRAME_SUSPENDED_YIELD_FROM;
+#else
+    _Py_CODEUNIT next;
+    if (rs_safe_read(&next, copy->frame.prev_instr + 1, sizeof(next)) < 0) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    int opcode = next.op.code, argument = next.op.arg;
+    int resumes = opcode == RESUME || opcode == INSTRUMENTED_RESUME;
+#else
+    int opcode = _Py_OPCODE(next), argument = _Py_OPARG(next);
+    int resumes = opcode == RESUME || opcode == RESUME_QUICK;
+#endif
+    (void)state;
+    return resumes && argument >= 2;
 #endif
 }
 
@@ -157,10 +258,7 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
             break;
         }
         const char *frame_address = (const char *)coroutine + offsetof(PyGenObject, gi_iframe);
-        union {
-            _PyInterpreterFrame frame;
-            char bytes[FRAME_HEAD_SIZE];
-        } copy;
+        frame_head copy;
         if (rs_safe_read(&copy, frame_address, FRAME_HEAD_SIZE) < 0 ||
             read_frame(&copy.frame, &chain[depth]) != 1) {
             break;
@@ -169,10 +267,11 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
         /* The awaited object is on top of the value stack while suspended in an await. */
         const void *awaited = NULL;
         int top = copy.frame.stacktop - 1;
-        if (top < 0 || rs_safe_read(&awaited,
-                                    frame_address + offsetof(_PyInterpreterFrame, localsplus) +
-                                        (size_t)top * sizeof(PyObject *),
-                                    sizeof(awaited)) < 0) {
+        if (!waits_in_await(&copy, head.gi_frame_state) || top < 0 ||
+            rs_safe_read(&awaited,
+                         frame_address + offsetof(_PyInterpreterFrame, localsplus) +
+                             (size_t)top * sizeof(PyObject *),
+                         sizeof(awaited)) < 0) {
             break;
         }
         coroutine = awaited;

@@ -1,6 +1,6 @@
 """A CPU-bound, call-heavy pure-Python workload: the worst case for a profiler that hooks calls.
 
-One run computes a recursive Fibonacci number (tens of thousands of tiny calls), counts and
+One run computes a recursive Fibonacci number (about 200,000 tiny calls), counts and
 ranks words through small helper functions, and folds the result into lists and dicts; it
 takes a few tens of milliseconds on CPython 3.11 and never waits.
 """

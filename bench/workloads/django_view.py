@@ -40,8 +40,8 @@ def catalogue(request, alias):
     for entries in by_decade.values():
         entries.sort(key=lambda entry: (entry["author"], entry["slug"]))
     oldest = Book.objects.using(alias).order_by("published").first()
-    return JsonResponse({"oldest": oldest.title,
-                         "decades": {str(decade): entries for decade, entries in by_decade.items()}})
+    decades = {str(decade): entries for decade, entries in by_decade.items()}
+    return JsonResponse({"oldest": oldest.title, "decades": decades})
 
 
 urlpatterns = [path("books/<str:alias>/", catalogue)]

@@ -4,6 +4,7 @@ the time, so the sampler keeps reading frames whose code dies under it. Nothing 
 
 import os
 import threading
+import time
 
 import reqscope
 
@@ -38,6 +39,7 @@ def test_sixteen_threads_of_short_scopes_with_code_churn_keep_memory_flat():
         while not done.is_set():
             short_lived_code(f"background_{serial}")
             serial += 1
+            time.sleep(0)  # Hand the GIL over: churn constantly, but not for 5 ms at a time.
 
     def worker(number):
         try:

@@ -96,3 +96,92 @@ def test_a_scope_handed_to_another_thread_and_exited_there_is_harmless(sqlite_ho
     assert errors == [] and not scope.active
     assert scope.report.to_dict()["sql"]["count"] == 1
     assert _core.thread_scope() is None  # Done scopes are never handed out.
+
+
+def live_scopes():
+    import gc
+    gc.collect()
+    return sum(1 for item in gc.get_objects() if type(item) is _core.Scope)
+
+
+def test_scopes_exited_out_of_order_are_freed():
+    before = live_scopes()
+    for _ in range(200):  # Enter A, enter B, exit A, exit B: interleaved requests on a loop.
+        first = _core.Scope("a")
+        first._enter()
+        second = _core.Scope("b")
+        second._enter()
+        first._exit()
+        second._exit()
+    del first, second
+    assert live_scopes() - before <= 2
+
+
+def test_a_statement_whose_parameters_run_sql_while_hashed_records_both(sqlite_hooked):
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+
+    class Key:
+        """A parameter whose __hash__ runs a query, as some ORM value types do."""
+
+        def __hash__(self):
+            connection.execute("SELECT 'inner'").fetchall()
+            return 7
+
+        def __conform__(self, protocol):
+            return 7
+
+    with reqscope.profile() as scope:
+        connection.execute("SELECT ? AS outer_value", (Key(),)).fetchall()
+    texts = sorted(q["text"] for q in scope.report.to_dict()["sql"]["queries"])
+    assert texts == ["select ?", "select ? as outer_value"], texts
+
+
+def test_a_statement_that_is_not_utf8_still_gets_a_report(sqlite_hooked):
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE caf (x)")
+    with reqscope.profile() as scope:
+        for _ in range(3):
+            token = _core.sql_begin(connection, None, "x", b"SELECT * FROM caf\xe9 WHERE x = 1",
+                                    None, 0)
+            _core.sql_end(token, -1, False)
+    [query] = scope.report.to_dict()["sql"]["queries"]
+    assert "\ufffd" in query["text"] and query["count"] == 3
+    assert "caf" in scope.report.render("console", color=False)
+
+
+def test_editing_the_dict_of_to_dict_leaves_the_report_intact(sqlite_hooked):
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+    with reqscope.profile() as scope:
+        for _ in range(2):
+            connection.execute("SELECT 1").fetchall()
+    scrubbed = scope.report.to_dict()
+    scrubbed["sql"]["findings"][0]["callsite"]["function"] = None
+    scrubbed["sql"]["findings"][0]["text"] = None
+    assert "duplicate" in scope.report.render("console", color=False)
+    assert scope.report.to_dict()["sql"]["findings"][0]["text"] == "select ?"
+
+
+def test_a_shared_profile_object_ends_the_scope_its_own_block_began():
+    shared = reqscope.profile(on_report=None)
+    with reqscope.profile(on_report=None) as outer:
+        with shared as inner:
+            inner.close()  # Ended early, from inside the block.
+        assert outer.active  # The block's exit must not end the enclosing scope.
+    assert not outer.active
+
+
+def test_cpu_time_of_a_scope_closed_on_another_thread_is_the_entering_threads():
+    import threading
+
+    scope = reqscope.profile(on_report=None).__enter__()
+    thread = threading.Thread(target=scope.close)
+    thread.start()
+    thread.join()
+    report = scope.report.to_dict()
+    assert 0 <= report["cpu_ms"] <= report["wall_ms"] + 10
