@@ -5,6 +5,7 @@ and most can be set from the environment (``REQSCOPE_<NAME>``). A bad value rais
 ``ConfigError`` naming the setting, the value and what is allowed; reqscope never guesses.
 """
 
+import functools
 import os
 import site
 import sysconfig
@@ -16,6 +17,7 @@ class ConfigError(ValueError):
     """A reqscope setting has a value it cannot use."""
 
 
+@functools.cache
 def own_paths() -> tuple[str, ...]:
     """reqscope's own package folder, as imported and with links resolved."""
     package = os.path.dirname(os.path.abspath(__file__))
@@ -80,7 +82,10 @@ class Settings:
         return self
 
     def scope_arguments(self) -> dict:
-        """Keyword arguments for ``_core.Scope``."""
+        """Keyword arguments for ``_core.Scope`` (computed once per settings; do not modify)."""
+        return _scope_arguments(self)
+
+    def _arguments(self) -> dict:
         return {
             "cpu": self.cpu,
             "interval": float(self.interval),
@@ -95,6 +100,11 @@ class Settings:
             "exclude_paths": self.exclude_paths + self.extra_exclude_paths,
             "own_paths": own_paths(),
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _scope_arguments(settings: Settings) -> dict:
+    return settings._arguments()
 
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
@@ -153,7 +163,15 @@ def configure(**changes) -> Settings:
 
 def with_overrides(**changes) -> Settings:
     """Current settings with per-scope overrides (None means 'keep')."""
-    changes = {name: value for name, value in changes.items() if value is not None}
+    changes = tuple(sorted((name, value) for name, value in changes.items() if value is not None))
     if not changes:
         return current()
-    return replace(current(), **changes).validate()
+    try:
+        return _overridden(current(), changes)
+    except TypeError:  # An unhashable value: validate it the long way, for its error message.
+        return replace(current(), **dict(changes)).validate()
+
+
+@functools.lru_cache(maxsize=256)
+def _overridden(settings: Settings, changes: tuple) -> Settings:
+    return replace(settings, **dict(changes)).validate()
