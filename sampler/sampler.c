@@ -3,13 +3,15 @@
  * stack tables (see sampler.h).
  *
  * The thread sleeps on a condition variable while nothing is attached, so an installed but
- * idle reqscope costs no wake-ups. While something is attached it ticks on absolute deadlines
- * (clock_nanosleep with TIMER_ABSTIME) at the smallest interval any attached scope asked for;
- * a tick that comes late is weighted by the real elapsed time and the ticks it stands for are
- * counted as missed. Each deadline is jittered by up to 10% of the interval either way, so a
- * workload whose period is a multiple of the interval is not always caught at the same phase
- * (aliasing); weighting by elapsed time keeps the estimate unbiased. Signals are blocked in
- * the thread, so they keep going to Python's threads.
+ * idle reqscope costs no wake-ups, and after IDLE_EXIT_SECONDS with nothing attached it exits
+ * (the next attach starts a new one): a process that profiled once does not keep a thread
+ * forever, which CPython 3.12+ would warn about at every later fork. While something is attached it
+ * ticks on absolute deadlines (clock_nanosleep with TIMER_ABSTIME) at the smallest interval any
+ * attached scope asked for; a tick that comes late is weighted by the real elapsed time and the
+ * ticks it stands for are counted as missed. Each deadline is jittered by up to 10% of the interval
+ * either way, so a workload whose period is a multiple of the interval is not always caught at the
+ * same phase (aliasing); weighting by elapsed time keeps the estimate unbiased. Signals are blocked
+ * in the thread, so they keep going to Python's threads.
  *
  * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
  * sampler thread does not exist, empties the registry and marks the thread stopped; the next
@@ -58,6 +60,9 @@ static pthread_t sampler_thread;
 static int atfork_installed; /* Written once with the GIL. */
 
 static _Atomic uint64_t ticks;
+
+/* Seconds the thread waits with nothing attached before it exits. */
+#define IDLE_EXIT_SECONDS 1
 
 /* A stack read by the sampler, and its names; one, since the sampler is one thread. */
 static rs_raw_stack raw_stack;
@@ -351,7 +356,16 @@ sampler_main(void *unused)
     pthread_mutex_lock(&sampler_lock);
     while (!stop_requested) {
         if (attachment_count == 0) {
-            pthread_cond_wait(&sampler_wake, &sampler_lock);
+            struct timespec idle_until;
+            clock_gettime(CLOCK_REALTIME, &idle_until); /* The condition variable's clock. */
+            idle_until.tv_sec += IDLE_EXIT_SECONDS;
+            if (pthread_cond_timedwait(&sampler_wake, &sampler_lock, &idle_until) == ETIMEDOUT &&
+                attachment_count == 0 && !stop_requested) {
+                /* Idle: go away (decided under the lock, so no stop is joining us). */
+                running = 0;
+                pthread_detach(pthread_self());
+                break;
+            }
             deadline = rs_now_ns();
             continue;
         }

@@ -294,3 +294,19 @@ def test_awaited_time_goes_to_the_requests_suspended_coroutine_chain():
     assert "busy_other_task" not in totals and "spin" not in totals, totals
     assert totals.get(fetch_remote.__qualname__, 0) >= 0.75 * report["wall_ms"], totals
     assert report["cpu"]["off_cpu_ms"] >= 0.75 * report["wall_ms"]
+
+
+def test_an_idle_sampler_thread_goes_away_and_comes_back_when_needed():
+    def thread_count():
+        return len(os.listdir("/proc/self/task"))
+
+    with reqscope.profile(cpu=True, on_report=None):
+        a(0.005)
+    deadline = time.monotonic() + 5
+    with_sampler = thread_count()
+    while thread_count() >= with_sampler and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert thread_count() == with_sampler - 1  # Gone after a second with nothing to sample.
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        a(0.02)
+    assert scope.report.to_dict()["cpu"]["samples"] > 0

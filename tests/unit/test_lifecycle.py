@@ -38,6 +38,9 @@ def test_interpreter_shutdown_with_a_scope_left_open_is_clean():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+# CPython 3.12+ warns on any fork while another thread lives, such as the sampler thread an
+# earlier test's CPU scope left idling for a second; the atfork handlers make this fork safe.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_child_forked_inside_a_scope_keeps_working(sqlite_hooked, tmp_path):
     import sqlite3
     with reqscope.profile() as scope:
