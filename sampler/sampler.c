@@ -5,13 +5,15 @@
  * The thread sleeps on a condition variable while nothing is attached, so an installed but
  * idle reqscope costs no wake-ups, and after IDLE_EXIT_SECONDS with nothing attached it exits
  * (the next attach starts a new one): a process that profiled once does not keep a thread
- * forever, which CPython 3.12+ would warn about at every later fork. While something is attached it
- * ticks on absolute deadlines (clock_nanosleep with TIMER_ABSTIME) at the smallest interval any
- * attached scope asked for; a tick that comes late is weighted by the real elapsed time and the
- * ticks it stands for are counted as missed. Each deadline is jittered by up to 10% of the interval
- * either way, so a workload whose period is a multiple of the interval is not always caught at the
- * same phase (aliasing); weighting by elapsed time keeps the estimate unbiased. Signals are blocked
- * in the thread, so they keep going to Python's threads.
+ * forever, which CPython 3.12+ would warn about at every later fork.
+ *
+ * While something is attached it ticks on absolute deadlines (clock_nanosleep with
+ * TIMER_ABSTIME) at the smallest interval any attached scope asked for; a tick that comes
+ * late is weighted by the real elapsed time and the ticks it stands for are counted as missed.
+ * Each deadline is jittered by up to 10% of the interval either way, so a workload whose
+ * period is a multiple of the interval is not always caught at the same phase (aliasing);
+ * weighting by elapsed time keeps the estimate unbiased. Signals are blocked in the thread, so
+ * they keep going to Python's threads.
  *
  * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
  * sampler thread does not exist, empties the registry and marks the thread stopped; the next
