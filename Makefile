@@ -45,6 +45,7 @@ fuzz:            ## Run the libFuzzer target on the SQL fingerprint (FUZZ_SECOND
 lint:            ## clang-format check on the C sources.
 	@tools/setup-system clang-format
 	@clang-format --dry-run --Werror common/*.[ch] dbhooks/*.[ch] report/*.[ch] sampler/*.[ch] \
+	  memtrace/*.[ch] \
 	  tests/c/*.[ch] tests/fuzz/*.c bench/*.c
 
 clean:           ## Remove build products (not the virtualenvs).

@@ -1,0 +1,46 @@
+/*
+ * live_table.h: the sampled allocations that are still alive, by address.
+ *
+ * The memory tracer's free hook looks up every freed pointer here, and almost none were
+ * sampled, so a miss must be cheap: open addressing over a power-of-two array of 16-byte
+ * slots (four to a cache line), keyed by the address, probed linearly, kept at most 3/4 full.
+ * A miss reads the home slot and the few after it: one or two cache lines. Removal shifts the
+ * following entries back instead of leaving tombstones, so probe runs stay as short as the
+ * load allows however long the process runs. The capacity is fixed when the table is made (the
+ * cap on live samples): when full, new samples are refused and counted, never grown into from
+ * inside an allocator. The array is raw memory (rawalloc.h), never PyMem. Not thread-safe: the
+ * tracer calls it with the GIL held, which every PyMem MEM or OBJ call holds.
+ */
+#ifndef RS_LIVE_TABLE_H
+#define RS_LIVE_TABLE_H
+
+#include <stdint.h>
+
+typedef struct {
+    uintptr_t address; /* 0 = empty. */
+    uint64_t value;    /* What the tracer keeps for it (a record index). */
+} rs_live_slot;
+
+typedef struct {
+    rs_live_slot *slots; /* mask + 1 slots. */
+    uint64_t mask;
+    uint64_t count;     /* Live entries. */
+    uint64_t max_count; /* 3/4 of the slots. */
+    uint64_t dropped;   /* Inserts refused because the table was full. */
+} rs_live_table;
+
+/* Makes an empty table of at least `capacity` slots (rounded up to a power of two, at least
+ * 16). Returns 0, or -1 when out of memory (the table is then empty and refuses inserts). */
+int rs_live_table_init(rs_live_table *table, uint64_t capacity);
+
+/* Frees the slots; the table is empty afterwards. */
+void rs_live_table_free(rs_live_table *table);
+
+/* Records `address` with `value`. Returns 1 when added, 0 when it was there (value replaced),
+ * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
+int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
+
+/* Removes `address`; returns 1 and its value in `*value` when it was there, 0 when not. */
+int rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value);
+
+#endif /* RS_LIVE_TABLE_H */
