@@ -8,7 +8,7 @@ import os
 
 from setuptools import Extension, setup
 
-C_FOLDERS = ["common", "dbhooks", "report", "sampler"]
+C_FOLDERS = ["common", "dbhooks", "memtrace", "report", "sampler"]
 
 sources = sorted(src for folder in C_FOLDERS for src in glob.glob(f"{folder}/*.c"))
 compile_args = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",

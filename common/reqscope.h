@@ -21,8 +21,12 @@
 
 struct rs_sql_state;
 struct rs_cpu_state;
+struct rs_mem_state;
 
 typedef struct {
+    int memory;              /* Trace Python allocations (sampled). */
+    long memory_rate;        /* Mean bytes between allocation samples; 1 = every one. */
+    int memory_nframes;      /* Frames kept per allocation sample. */
     int cpu;                 /* Sample Python stacks with the native sampler. */
     double interval;         /* Sampling interval, seconds. */
     int sql;                 /* Record SQL statements. */
@@ -55,10 +59,12 @@ typedef struct rs_scope {
     struct rs_scope *thread_previous; /* The thread-local's value before entry (strong). */
     PyObject *context_token;          /* Token from ContextVar.set, for reset at exit. */
     rs_scope_options options;
-    struct rs_sql_state *sql; /* Per-scope SQL tables; NULL when SQL is off. */
-    struct rs_cpu_state *cpu; /* Samples from the sampler; NULL when CPU is off. */
-    PyObject *coroutine;      /* The asyncio task's root coroutine while it runs, or NULL. */
-    PyObject *report;         /* The report dict, built once after exit. */
+    struct rs_sql_state *sql;    /* Per-scope SQL tables; NULL when SQL is off. */
+    struct rs_cpu_state *cpu;    /* Samples from the sampler; NULL when CPU is off. */
+    struct rs_mem_state *memory; /* Allocation samples; NULL when memory is off. Outlives the
+                                    scope while its sampled allocations are alive. */
+    PyObject *coroutine;         /* The asyncio task's root coroutine while it runs, or NULL. */
+    PyObject *report;            /* The report dict, built once after exit. */
 } rs_scope;
 
 extern PyTypeObject rs_ScopeType;

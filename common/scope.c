@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "queries.h"
+#include "memory.h"
 #include "report.h"
 #include "sampler.h"
 
@@ -104,19 +105,22 @@ all_str(PyObject *tuple)
 static int
 scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"name",        "cpu",         "interval",        "sql",
-                               "show_params", "explain",     "explain_analyze", "slow_ms",
-                               "slow_share",  "slow_min_ms", "n_plus_one_min",  "exclude_paths",
-                               "own_paths",   NULL};
+    static char *keywords[] = {"name",        "memory",          "memory_rate",   "memory_nframes",
+                               "cpu",         "interval",        "sql",           "show_params",
+                               "explain",     "explain_analyze", "slow_ms",       "slow_share",
+                               "slow_min_ms", "n_plus_one_min",  "exclude_paths", "own_paths",
+                               NULL};
     PyObject *name = Py_None, *exclude_paths = NULL, *own_paths = NULL;
-    rs_scope_options options = {0, 0.001, 1, 0, 1, 0, 100.0, 0.2, 10.0, 3, NULL, NULL};
+    rs_scope_options options = {0, 512 * 1024, 32,  0,    0.001, 1,    0,   1,
+                                0, 100.0,      0.2, 10.0, 3,     NULL, NULL};
 
     if (self->state != RS_SCOPE_NEW || self->name != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
         return -1;
     }
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "|O$pdppppdddlO!O!", keywords, &name, &options.cpu, &options.interval,
+            args, kwargs, "|O$plipdppppdddlO!O!", keywords, &name, &options.memory,
+            &options.memory_rate, &options.memory_nframes, &options.cpu, &options.interval,
             &options.sql, &options.show_params, &options.explain, &options.explain_analyze,
             &options.slow_ms, &options.slow_share, &options.slow_min_ms, &options.n_plus_one_min,
             &PyTuple_Type, &exclude_paths, &PyTuple_Type, &own_paths)) {
@@ -134,6 +138,13 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
         !(options.interval * 1e9 <= RS_SAMPLER_MAX_INTERVAL_NS + 1)) {
         PyErr_Format(PyExc_ValueError, "interval must be within 0.0001 and 0.1 seconds, not %g",
                      options.interval);
+        return -1;
+    }
+    if (options.memory_rate < 1 || options.memory_nframes < 1 ||
+        options.memory_nframes > RS_CALLSITE_MAX_DEPTH) {
+        PyErr_Format(PyExc_ValueError,
+                     "memory_rate must be >= 1 and memory_nframes within 1 and %d",
+                     RS_CALLSITE_MAX_DEPTH);
         return -1;
     }
     if (options.slow_ms < 0 || options.slow_min_ms < 0 || options.slow_share < 0 ||
@@ -182,9 +193,20 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "reqscope does not support sub-interpreters yet");
         return NULL;
     }
-    if (self->options.sql) {
+    if (self->options.sql && self->sql == NULL) {
         self->sql = rs_sql_state_new();
         if (self->sql == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    if (self->options.memory && self->memory == NULL) {
+        if (rs_mem_install() < 0) {
+            return NULL;
+        }
+        rs_mem_collect();
+        self->memory =
+            rs_mem_state_new((uint64_t)self->options.memory_rate, self->options.memory_nframes);
+        if (self->memory == NULL) {
             return PyErr_NoMemory();
         }
     }
@@ -217,6 +239,9 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     rs_thread_scope = (rs_scope *)Py_NewRef(self);
     self->state = RS_SCOPE_ACTIVE;
     atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
+    if (self->memory != NULL) {
+        rs_mem_enable(self->memory);
+    }
     self->started_at = rs_wall_seconds();
     self->has_cpu_clock = pthread_getcpuclockid(pthread_self(), &self->cpu_clock) == 0;
     self->cpu_start_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
@@ -238,6 +263,10 @@ scope_exit(rs_scope *self, PyObject *unused)
     /* The entering thread's CPU clock, read from whichever thread exits. */
     uint64_t cpu_end_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
     self->cpu_ns = cpu_end_ns > self->cpu_start_ns ? cpu_end_ns - self->cpu_start_ns : 0;
+    if (self->memory != NULL) {
+        rs_mem_disable(self->memory);
+        rs_mem_collect();
+    }
     if (self->cpu != NULL) {
         rs_sampler_detach_all(self->cpu);
     }
@@ -351,6 +380,13 @@ scope_dealloc(rs_scope *self)
         atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     }
     Py_CLEAR(self->thread_previous);
+    if (self->memory != NULL) {
+        if (self->state == RS_SCOPE_ACTIVE) {
+            rs_mem_disable(self->memory);
+        }
+        rs_mem_state_release(self->memory);
+        self->memory = NULL;
+    }
     scope_clear(self);
     rs_sql_state_free(self->sql);
     if (self->cpu != NULL) {

@@ -40,6 +40,10 @@ rs_report_build(rs_scope *scope)
     if (scope->cpu != NULL && rs_dict_put(report, "cpu", rs_report_cpu(scope, dropped)) < 0) {
         goto fail;
     }
+    if (scope->memory != NULL &&
+        rs_dict_put(report, "memory", rs_report_memory(scope, dropped)) < 0) {
+        goto fail;
+    }
     if (rs_dict_put(report, "dropped", dropped) < 0) {
         dropped = NULL;
         goto fail;

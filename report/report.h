@@ -14,6 +14,9 @@
 /* The report dict of `scope` (new reference), or NULL with an exception set. */
 PyObject *rs_report_build(rs_scope *scope);
 
+/* The "memory" section of the report (new reference), or NULL with an exception set. */
+PyObject *rs_report_memory(rs_scope *scope, PyObject *dropped);
+
 /* The "cpu" section of the report (new reference), or NULL with an exception set. */
 PyObject *rs_report_cpu(rs_scope *scope, PyObject *dropped);
 

@@ -44,6 +44,9 @@ class Settings:
 
     cpu: bool = False
     interval: float = 0.001
+    memory: bool = False
+    memory_rate: int = 512 * 1024
+    memory_nframes: int = 32
     sql: bool = True
     show_params: bool = False
     explain: bool = True
@@ -56,7 +59,7 @@ class Settings:
     extra_exclude_paths: tuple[str, ...] = ()
 
     def validate(self) -> "Settings":
-        for name in ("cpu", "sql", "show_params", "explain", "explain_analyze"):
+        for name in ("cpu", "memory", "sql", "show_params", "explain", "explain_analyze"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
         for name in ("slow_ms", "slow_min_ms"):
@@ -67,6 +70,14 @@ class Settings:
                 or not 0.0001 <= self.interval <= 0.1):
             raise ConfigError(f"interval must be within 0.0001 and 0.1 seconds (100 us to 100 "
                               f"ms), not {self.interval!r}")
+        if (isinstance(self.memory_rate, bool) or not isinstance(self.memory_rate, int)
+                or self.memory_rate < 1):
+            raise ConfigError(f"memory_rate must be a number of bytes >= 1 (1 traces every "
+                              f"allocation), not {self.memory_rate!r}")
+        if (isinstance(self.memory_nframes, bool) or not isinstance(self.memory_nframes, int)
+                or not 1 <= self.memory_nframes <= 64):
+            raise ConfigError(f"memory_nframes must be an int within 1 and 64, not "
+                              f"{self.memory_nframes!r}")
         if not isinstance(self.slow_share, (int, float)) or not 0 <= self.slow_share <= 1:
             raise ConfigError(f"slow_share must be within [0, 1], not {self.slow_share!r}")
         if (
@@ -89,6 +100,9 @@ class Settings:
         return {
             "cpu": self.cpu,
             "interval": float(self.interval),
+            "memory": self.memory,
+            "memory_rate": self.memory_rate,
+            "memory_nframes": self.memory_nframes,
             "sql": self.sql,
             "show_params": self.show_params,
             "explain": self.explain,
@@ -133,7 +147,8 @@ def _from_environment(environ) -> dict:
             values[setting.name] = tuple(p for p in raw.split(os.pathsep) if p)
         else:
             try:
-                values[setting.name] = (int if setting.name == "n_plus_one_min" else float)(raw)
+                integer = setting.name in ("n_plus_one_min", "memory_rate", "memory_nframes")
+                values[setting.name] = (int if integer else float)(raw)
             except ValueError:
                 raise ConfigError(f"{name}={raw!r}: expected a number") from None
     return values

@@ -108,24 +108,23 @@ class profile:
     ``with reqscope.profile(name="job") as scope: ...`` then ``scope.report``.
     Settings not given here come from ``reqscope.configure()`` and ``REQSCOPE_*`` variables.
     ``cpu=True`` samples the Python stacks of the threads running the scope every ``interval``
-    seconds (default 1 ms) with reqscope's native sampler. Memory tracing is not available yet:
-    asking for it raises.
+    seconds (default 1 ms) with reqscope's native sampler. ``memory=True`` samples Python
+    allocations, one per ``memory_rate`` bytes on average (1 traces every allocation), keeping
+    ``memory_nframes`` frames of each.
     """
 
-    def __init__(self, name=None, *, sql=None, cpu=None, interval=None, memory=False,
-                 show_params=None,
+    def __init__(self, name=None, *, sql=None, cpu=None, interval=None, memory=None,
+                 memory_rate=None, memory_nframes=None, show_params=None,
                  explain=None, explain_analyze=None, slow_ms=None, slow_share=None,
                  slow_min_ms=None, n_plus_one_min=None, on_report=print_console, **unknown):
         if unknown:
             raise TypeError(f"profile() got unknown argument(s): {', '.join(sorted(unknown))}")
-        if memory:
-            raise NotImplementedError(
-                "reqscope: memory tracing is not built yet; use memory=False")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"profile name must be a str, not {type(name).__name__}")
         self._name = name
         self._settings = _config.with_overrides(
-            sql=sql, cpu=cpu, interval=interval, show_params=show_params, explain=explain, explain_analyze=explain_analyze,
+            sql=sql, cpu=cpu, interval=interval, memory=memory, memory_rate=memory_rate,
+            memory_nframes=memory_nframes, show_params=show_params, explain=explain, explain_analyze=explain_analyze,
             slow_ms=slow_ms, slow_share=slow_share, slow_min_ms=slow_min_ms,
             n_plus_one_min=n_plus_one_min)
         self._on_report = on_report

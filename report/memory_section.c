@@ -1,0 +1,118 @@
+/*
+ * memory_section.c: the report's "memory" section, from a scope's allocation samples.
+ *
+ * Totals are estimates in bytes (each sample weighted by 1/p, exact at rate 1): allocated and
+ * freed during the scope, net (allocated during the scope and still alive when it ended, or
+ * now while it runs), and the peak of that. Sites group samples by the line that allocated
+ * (the innermost frame), largest allocation first.
+ */
+#include "memory.h"
+#include "report.h"
+
+/* {(file, line, function): [allocated, net, count]} of the sites, as the report's list. */
+static PyObject *
+site_list(const rs_mem_state *state, int done)
+{
+    PyObject *totals = PyDict_New();
+    PyObject *result = NULL;
+    if (totals == NULL) {
+        return NULL;
+    }
+    rs_mem_site *site, *next;
+    HASH_ITER(hh, state->sites, site, next) {
+        PyObject *key;
+        if (site->depth > 0) {
+            PyCodeObject *code = site->frames[0].code;
+            key = Py_BuildValue("(OiO)", code->co_filename,
+                                PyCode_Addr2Line(code, site->frames[0].instruction),
+                                code->co_qualname);
+        }
+        else {
+            key = Py_BuildValue("(sis)", "<unknown>", 0, "<unknown>");
+        }
+        uint64_t net = done ? site->net_at_exit : site->allocated_bytes - site->freed_bytes;
+        PyObject *entry = key ? PyDict_GetItemWithError(totals, key) : NULL;
+        if (key == NULL || PyErr_Occurred()) {
+            Py_XDECREF(key);
+            goto done;
+        }
+        unsigned long long sums[3] = {site->allocated_bytes, net, site->count};
+        if (entry != NULL) {
+            for (int i = 0; i < 3; i++) {
+                sums[i] += PyLong_AsUnsignedLongLong(PyList_GET_ITEM(entry, i));
+            }
+        }
+        PyObject *value = Py_BuildValue("[KKK]", sums[0], sums[1], sums[2]);
+        if (value == NULL || PyDict_SetItem(totals, key, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(key);
+            goto done;
+        }
+        Py_DECREF(value);
+        Py_DECREF(key);
+    }
+    result = PyList_New(0);
+    Py_ssize_t position = 0;
+    PyObject *key, *sums;
+    while (result != NULL && PyDict_Next(totals, &position, &key, &sums)) {
+        PyObject *item =
+            Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O}", "function", PyTuple_GET_ITEM(key, 2), "file",
+                          PyTuple_GET_ITEM(key, 0), "line", PyTuple_GET_ITEM(key, 1),
+                          "allocated_bytes", PyList_GET_ITEM(sums, 0), "net_bytes",
+                          PyList_GET_ITEM(sums, 1), "count", PyList_GET_ITEM(sums, 2));
+        if (item == NULL || PyList_Append(result, item) < 0) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(item);
+    }
+done:
+    Py_DECREF(totals);
+    return result;
+}
+
+PyObject *
+rs_report_memory(rs_scope *scope, PyObject *dropped)
+{
+    const rs_mem_state *state = scope->memory;
+    int done = scope->state == RS_SCOPE_DONE;
+    uint64_t net = done ? state->net_at_exit : state->allocated_bytes - state->freed_bytes;
+    PyObject *sites = site_list(state, done);
+    if (sites == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyUnicode_FromString("allocated_bytes");
+    PyObject *sort_key = NULL;
+    if (key != NULL) {
+        PyObject *operator_module = PyImport_ImportModule("operator");
+        sort_key =
+            operator_module ? PyObject_CallMethod(operator_module, "itemgetter", "O", key) : NULL;
+        Py_XDECREF(operator_module);
+        Py_DECREF(key);
+    }
+    PyObject *sort = sort_key ? PyObject_GetAttrString(sites, "sort") : NULL;
+    PyObject *arguments = sort ? PyTuple_New(0) : NULL;
+    PyObject *keywords =
+        arguments ? Py_BuildValue("{s:O,s:O}", "key", sort_key, "reverse", Py_True) : NULL;
+    PyObject *sorted = keywords ? PyObject_Call(sort, arguments, keywords) : NULL;
+    Py_XDECREF(keywords);
+    Py_XDECREF(arguments);
+    Py_XDECREF(sort);
+    Py_XDECREF(sort_key);
+    if (sorted == NULL) {
+        Py_DECREF(sites);
+        return NULL;
+    }
+    Py_DECREF(sorted);
+    if (rs_dict_put(dropped, "memory_sites", PyLong_FromUnsignedLongLong(state->dropped_sites)) <
+            0 ||
+        rs_dict_put(dropped, "memory_live", PyLong_FromUnsignedLongLong(state->dropped_live)) < 0) {
+        Py_DECREF(sites);
+        return NULL;
+    }
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:N}", "sample_rate", (unsigned long long)state->rate,
+        "allocated_bytes", (unsigned long long)state->allocated_bytes, "freed_bytes",
+        (unsigned long long)state->freed_bytes, "net_bytes", (unsigned long long)net, "peak_bytes",
+        (unsigned long long)state->peak_bytes, "samples", (unsigned long long)state->samples,
+        "sites", sites);
+}

@@ -1,0 +1,153 @@
+"""The memory tracer: estimates against tracemalloc, frees, and coexistence with tracemalloc."""
+
+import tracemalloc
+
+import pytest
+
+import reqscope
+
+KEEP = []
+
+
+def keep_blocks(count, size=1000):
+    for _ in range(count):
+        KEEP.append(bytes(size))
+
+
+def churn_blocks(count, size=1000):
+    for _ in range(count):
+        block = bytes(size)
+        del block
+
+
+ALLOCATING_LINE = keep_blocks.__code__.co_firstlineno + 2  # KEEP.append(bytes(size))
+
+
+def allocated_at_line(memory, function, line):
+    return sum(s["allocated_bytes"] for s in site_at(memory, function) if s["line"] == line)
+
+
+def memory_of(scope):
+    return scope.report.to_dict()["memory"]
+
+
+def site_at(memory, function):
+    return [site for site in memory["sites"] if site["function"] == function]
+
+
+@pytest.fixture(autouse=True)
+def released_blocks():
+    yield
+    KEEP.clear()
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
+
+
+def tracemalloc_sizes_by_line(run):
+    """What tracemalloc says `run` left alive, by (file, line)."""
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    run()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    return {(stat.traceback[0].filename, stat.traceback[0].lineno): stat.size_diff
+            for stat in after.compare_to(before, "lineno")}
+
+
+def test_exact_mode_matches_tracemalloc_line_by_line():
+    truth = tracemalloc_sizes_by_line(lambda: keep_blocks(5000, 700))
+    KEEP.clear()
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        keep_blocks(5000, 700)
+    [site] = [s for s in memory_of(scope)["sites"]
+              if s["function"] == "keep_blocks" and s["line"] == ALLOCATING_LINE]
+    expected = truth[(__file__, ALLOCATING_LINE)]
+    assert abs(site["net_bytes"] - expected) <= 0.02 * expected, (site, expected)
+
+
+def test_sampled_estimates_are_within_ten_percent_for_sites_of_a_thousand_rates():
+    """At 1,000 x the rate a site has about 1,000 samples: one standard error is 3%. (At 100 x,
+    any Poisson byte sampler's standard error is 10%, so "within 10%" would fail a third of
+    the time there.)"""
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as exact:
+        keep_blocks(8000, 1000)
+    truth = allocated_at_line(memory_of(exact), "keep_blocks", ALLOCATING_LINE)
+    KEEP.clear()
+    rate = 8 * 1024
+    with reqscope.profile(memory=True, memory_rate=rate, on_report=None) as sampled:
+        keep_blocks(8000, 1000)
+    estimate = allocated_at_line(memory_of(sampled), "keep_blocks", ALLOCATING_LINE)
+    assert truth >= 1000 * rate
+    assert abs(estimate - truth) <= 0.10 * truth, (estimate, truth)
+
+
+def test_memory_freed_within_the_scope_is_not_net_growth():
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        churn_blocks(3000)
+    memory = memory_of(scope)
+    churned = site_at(memory, "churn_blocks")
+    assert sum(s["allocated_bytes"] for s in churned) >= 3000 * 1000
+    assert sum(s["net_bytes"] for s in churned) == 0
+    assert memory["peak_bytes"] < 3000 * 1000
+
+
+@pytest.mark.parametrize("tracemalloc_first", [True, False])
+@pytest.mark.parametrize("tracemalloc_stops_first", [True, False])
+def test_tracemalloc_started_and_stopped_in_either_order(tracemalloc_first,
+                                                          tracemalloc_stops_first):
+    block = 1000 + bytes.__basicsize__
+    if tracemalloc_first:
+        tracemalloc.start()
+    scope = reqscope.profile(memory=True, memory_rate=1, on_report=None).__enter__()
+    if not tracemalloc_first:
+        tracemalloc.start()
+    keep_blocks(100)
+    traced, _peak = tracemalloc.get_traced_memory()
+    if tracemalloc_stops_first:
+        tracemalloc.stop()
+        keep_blocks(100)
+        scope.close()
+    else:
+        scope.close()
+        tracemalloc.stop()
+    assert traced >= 100 * block
+    blocks = 200 if tracemalloc_stops_first else 100
+    allocated = allocated_at_line(memory_of(scope), "keep_blocks", ALLOCATING_LINE)
+    assert blocks * block <= allocated <= blocks * block + 16 * 1024  # Plus the list's growth.
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as later:
+        keep_blocks(50)
+    allocated = allocated_at_line(memory_of(later), "keep_blocks", ALLOCATING_LINE)
+    assert 50 * block <= allocated <= 50 * block + 16 * 1024
+
+
+def test_a_tracemalloc_started_before_our_first_scope_and_stopped_leaves_us_working():
+    """tracemalloc.stop() puts back the allocator it found, which removes hooks installed
+    after it; the next memory scope chains them again. Needs a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import tracemalloc, reqscope
+        tracemalloc.start()
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as first:
+            kept = [bytes(1000) for _ in range(100)]
+        tracemalloc.stop()
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as second:
+            more = [bytes(1000) for _ in range(100)]
+        print(first.report.to_dict()["memory"]["net_bytes"] >= 100_000,
+              second.report.to_dict()["memory"]["net_bytes"] >= 100_000)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=dict(os.environ, PYTHONPATH=root))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
+
+
+def test_bad_memory_settings_are_refused():
+    with pytest.raises(reqscope.ConfigError, match="memory_rate"):
+        reqscope.profile(memory=True, memory_rate=0)
+    with pytest.raises(reqscope.ConfigError, match="memory_nframes"):
+        reqscope.profile(memory=True, memory_nframes=500)
