@@ -18,6 +18,7 @@
 #endif
 
 #define Py_BUILD_CORE 1
+#include "internal/pycore_context.h"
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
 
@@ -32,6 +33,43 @@ rs_compat_current_frame(PyThreadState *tstate)
 #else
     return tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
 #endif
+}
+
+/* The calling thread's state, or NULL when it has none (an allocator hook can run then). */
+static inline PyThreadState *
+rs_compat_thread_state(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+/*
+ * The value of ContextVar `var` in the running context, borrowed, or NULL; for an allocator
+ * hook. PyContextVar_Get caches what it finds in the variable, and a hook can run while
+ * CPython replaces the context's mapping (inside ContextVar.reset, whose cache it has cleared
+ * and does not refill): a value cached then would dangle once the old mapping goes. So the
+ * cache is put back as it was. The value is held by the context, so dropping the reference
+ * the call returns never frees it. ContextVar lookups cannot fail (their hash is stored).
+ */
+static inline PyObject *
+rs_compat_context_value(PyObject *var)
+{
+    PyContextVar *context_var = (PyContextVar *)var;
+    PyObject *cached = context_var->var_cached;
+    uint64_t cached_thread = context_var->var_cached_tsid;
+    uint64_t cached_version = context_var->var_cached_tsver;
+    PyObject *value = NULL;
+    if (PyContextVar_Get(var, NULL, &value) < 0) {
+        value = NULL;
+    }
+    context_var->var_cached = cached;
+    context_var->var_cached_tsid = cached_thread;
+    context_var->var_cached_tsver = cached_version;
+    Py_XDECREF(value);
+    return value;
 }
 
 /* The code object a frame runs, or NULL for frames that run no Python code. */

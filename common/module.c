@@ -8,13 +8,15 @@
  * counted as dropped and the program goes on.
  */
 #include "reqscope.h"
+#include "growth.h"
+#include "memory.h"
 
 #include "callsite.h"
 #include "clock.h"
 #include "fingerprint.h"
 #include "params.h"
 #include "queries.h"
-#include "report.h"
+#include "console.h"
 #include "sampler.h"
 
 /* Called as fetch_explainer(cursor, fingerprint, sql, params) when a fetch makes a read slow
@@ -373,7 +375,64 @@ speedscope(PyObject *module, PyObject *report)
     return rs_render_speedscope(report);
 }
 
+PyDoc_STRVAR(memory_growth_doc,
+             "memory_growth(min_confidence, everything, reset) -> list\n\nThe sites whose "
+             "memory grows across finished scopes (see reqscope.memory_growth).");
+
+static PyObject *
+memory_growth(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"min_confidence", "everything", "reset", NULL};
+    double min_confidence = 0.9;
+    int everything = 0, reset = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$dpp", keywords, &min_confidence, &everything,
+                                     &reset)) {
+        return NULL;
+    }
+    PyObject *result = rs_growth_report(min_confidence, everything);
+    if (result != NULL && reset) {
+        rs_mem_growth_reset();
+    }
+    return result;
+}
+
+PyDoc_STRVAR(set_growth_warmup_doc,
+             "set_growth_warmup(requests)\n\nRequests of each route not followed for growth.");
+
+static PyObject *
+set_growth_warmup(PyObject *module, PyObject *requests)
+{
+    unsigned long value = PyLong_AsUnsignedLong(requests);
+    if (value == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (value > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "set_growth_warmup: too many requests");
+        return NULL;
+    }
+    rs_growth_set_warmup((uint32_t)value);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(render_growth_doc,
+             "render_growth(sites, color) -> str\n\nThe console text of memory_growth()'s list.");
+
+static PyObject *
+render_growth(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "render_growth(sites: list, color: bool)");
+        return NULL;
+    }
+    int color = PyObject_IsTrue(args[1]);
+    return color < 0 ? NULL : rs_render_growth(args[0], color);
+}
+
 static PyMethodDef module_methods[] = {
+    {"render_growth", (PyCFunction)(void (*)(void))render_growth, METH_FASTCALL, render_growth_doc},
+    {"memory_growth", (PyCFunction)(void (*)(void))memory_growth, METH_VARARGS | METH_KEYWORDS,
+     memory_growth_doc},
+    {"set_growth_warmup", set_growth_warmup, METH_O, set_growth_warmup_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
     {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},

@@ -203,7 +203,6 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
         if (rs_mem_install() < 0) {
             return NULL;
         }
-        rs_mem_collect();
         self->memory =
             rs_mem_state_new((uint64_t)self->options.memory_rate, self->options.memory_nframes);
         if (self->memory == NULL) {
@@ -263,10 +262,7 @@ scope_exit(rs_scope *self, PyObject *unused)
     /* The entering thread's CPU clock, read from whichever thread exits. */
     uint64_t cpu_end_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
     self->cpu_ns = cpu_end_ns > self->cpu_start_ns ? cpu_end_ns - self->cpu_start_ns : 0;
-    if (self->memory != NULL) {
-        rs_mem_disable(self->memory);
-        rs_mem_collect();
-    }
+    rs_mem_finish(self);
     if (self->cpu != NULL) {
         rs_sampler_detach_all(self->cpu);
     }
@@ -380,13 +376,9 @@ scope_dealloc(rs_scope *self)
         atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     }
     Py_CLEAR(self->thread_previous);
-    if (self->memory != NULL) {
-        if (self->state == RS_SCOPE_ACTIVE) {
-            rs_mem_disable(self->memory);
-        }
-        rs_mem_state_release(self->memory);
-        self->memory = NULL;
-    }
+    rs_mem_finish(self); /* A scope dropped while active: its parent is still held. */
+    rs_mem_state_free(self->memory);
+    self->memory = NULL;
     scope_clear(self);
     rs_sql_state_free(self->sql);
     if (self->cpu != NULL) {

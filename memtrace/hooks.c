@@ -13,21 +13,31 @@
  * again (forgetting live samples whose frees went unseen) when they are gone.
  */
 #include "byte_sampler.h"
+#include "growth.h"
 #include "live_table.h"
 #include "memory.h"
 #include "clock.h"
 #include "reqscope.h"
+#include "compat.h"
+
+#define NO_RECORD UINT32_MAX
 
 typedef struct {
     PyMemAllocatorEx original; /* The allocator we chain to. */
 } hook_context;
 
-/* A live sampled allocation: what its free must undo. */
+/* A live sampled allocation: what its free must undo. While its scope records it is on the
+ * scope's list; afterwards it belongs to a growth site, or it is gone. */
 typedef struct {
-    rs_mem_state *state; /* One reference held. */
-    rs_mem_site *site;   /* Or NULL when the site table was full. */
+    uintptr_t address;   /* 0 while the record is unused. */
+    rs_mem_state *state; /* The recording scope's state, or NULL once handed to growth. */
+    union {
+        rs_mem_site *site;      /* With a state: the site in it, or NULL (table full). */
+        rs_growth_site *growth; /* Without: where the growth tracker follows it. */
+    } at;
     uint64_t weight;
-    uint32_t next_free; /* Free-list link when unused. */
+    uint32_t previous, next; /* The state's list; `next` also links the unused records. */
+    uint32_t request;        /* With a growth site: the request that made it. */
 } live_record;
 
 /* All below: protected by the GIL. */
@@ -35,8 +45,8 @@ static hook_context contexts[2]; /* MEM, OBJ. */
 static int installed;
 static long recording_states; /* States recording now. */
 static rs_live_table live;    /* Address -> index into records. */
-static live_record *records;
-static uint32_t records_capacity, first_free_record;
+static live_record *records;  /* Raw and zeroed; touched only as far as records_used. */
+static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
 
 /* Per thread: the guard against recording from inside a hook, and the byte sampler. */
 static __thread int in_hook;
@@ -47,44 +57,129 @@ static uint32_t
 take_record(void)
 {
     uint32_t index = first_free_record;
-    if (index < records_capacity) {
-        first_free_record = records[index].next_free;
+    if (index != NO_RECORD) {
+        first_free_record = records[index].next;
+        return index;
     }
-    return index;
+    return records_used < records_capacity ? records_used++ : NO_RECORD;
 }
 
 static void
+put_record(uint32_t index)
+{
+    records[index].address = 0;
+    records[index].state = NULL;
+    records[index].next = first_free_record;
+    first_free_record = index;
+}
+
+static void
+link_record(rs_mem_state *state, uint32_t index)
+{
+    records[index].state = state;
+    records[index].previous = NO_RECORD;
+    records[index].next = state->live_head;
+    if (state->live_head != NO_RECORD) {
+        records[state->live_head].previous = index;
+    }
+    state->live_head = index;
+}
+
+static void
+unlink_record(uint32_t index)
+{
+    live_record *record = &records[index];
+    if (record->previous != NO_RECORD) {
+        records[record->previous].next = record->next;
+    }
+    else {
+        record->state->live_head = record->next;
+    }
+    if (record->next != NO_RECORD) {
+        records[record->next].previous = record->previous;
+    }
+}
+
+/* Undoes a sampled allocation that was freed, and makes its record unused. */
+static void
+record_freed(uint32_t index)
+{
+    live_record *record = &records[index];
+    rs_mem_state *state = record->state;
+    if (state != NULL) {
+        unlink_record(index);
+        state->freed_bytes += record->weight;
+        state->live_bytes -=
+            record->weight < state->live_bytes ? record->weight : state->live_bytes;
+        if (record->at.site != NULL) {
+            record->at.site->freed_bytes += record->weight;
+        }
+    }
+    else {
+        rs__growth_remove(record->at.growth, record->request, record->weight);
+    }
+    put_record(index);
+}
+
+/* The memory state recording for the running context: its scope's, or the nearest enclosing
+ * recording one. */
+static rs_mem_state *
+recording_state(void)
+{
+    PyThreadState *tstate = rs_compat_thread_state();
+    if (tstate == NULL || tstate->context == NULL) {
+        return NULL;
+    }
+    for (rs_scope *scope = (rs_scope *)rs_compat_context_value(rs_scope_var); scope != NULL;
+         scope = scope->parent) {
+        if (scope->state == RS_SCOPE_ACTIVE && scope->memory != NULL && scope->memory->recording) {
+            return scope->memory;
+        }
+    }
+    return NULL;
+}
+
+/* Samples first, with the thread's sampler, and only then looks up the scope: the lookup is
+ * then paid once per sample, not per allocation. The countdown runs on while no scope of this
+ * thread records, which is harmless: it is memoryless. A scope with another rate restarts it. */
+static void
 on_allocation(void *address, size_t size)
 {
-    rs_scope *scope = rs_thread_scope;
-    rs_mem_state *state = scope != NULL && scope->state == RS_SCOPE_ACTIVE ? scope->memory : NULL;
-    if (state == NULL || !state->recording) {
+    uint64_t weight = sampler_rate != 0 ? rs_byte_sampler_take(&sampler, size) : 1;
+    if (weight == 0) {
+        return;
+    }
+    rs_mem_state *state = recording_state();
+    if (state == NULL) {
         return;
     }
     if (sampler_rate != state->rate) {
         rs_byte_sampler_init(&sampler, state->rate, (uint64_t)(uintptr_t)&sampler ^ rs_now_ns());
         sampler_rate = state->rate;
-    }
-    uint64_t weight = rs_byte_sampler_take(&sampler, size);
-    if (weight == 0) {
-        return;
+        if ((weight = rs_byte_sampler_take(&sampler, size)) == 0) {
+            return;
+        }
     }
     rs_callsite_capture capture;
     rs_callsite_capture_stack(&capture);
-    rs_mem_site *site = rs__mem_site_for(state, &capture);
+    rs_mem_site *site = rs__mem_site_for(state, capture.frames, capture.depth);
+    uint64_t stale;
+    if (rs_live_table_remove(&live, (uintptr_t)address, &stale)) {
+        record_freed((uint32_t)stale); /* Its free went unseen: count it freed now. */
+    }
     uint32_t index = take_record();
-    if (index >= records_capacity || rs_live_table_insert(&live, (uintptr_t)address, index) < 0) {
-        if (index < records_capacity) {
-            records[index].next_free = first_free_record;
-            first_free_record = index;
+    if (index == NO_RECORD || rs_live_table_insert(&live, (uintptr_t)address, index) < 0) {
+        if (index != NO_RECORD) {
+            put_record(index);
         }
         state->dropped_live++;
         return;
     }
-    records[index].state = state;
-    records[index].site = site;
-    records[index].weight = weight;
-    state->references++;
+    live_record *record = &records[index];
+    record->address = (uintptr_t)address;
+    record->at.site = site;
+    record->weight = weight;
+    link_record(state, index);
     state->samples++;
     state->allocated_bytes += weight;
     state->live_bytes += weight;
@@ -101,20 +196,9 @@ static void
 on_free(void *address)
 {
     uint64_t index;
-    if (!rs_live_table_remove(&live, (uintptr_t)address, &index)) {
-        return;
+    if (rs_live_table_remove(&live, (uintptr_t)address, &index)) {
+        record_freed((uint32_t)index);
     }
-    live_record *record = &records[index];
-    rs_mem_state *state = record->state;
-    state->freed_bytes += record->weight;
-    state->live_bytes -= record->weight < state->live_bytes ? record->weight : state->live_bytes;
-    if (record->site != NULL) {
-        record->site->freed_bytes += record->weight;
-    }
-    record->state = NULL;
-    record->next_free = first_free_record;
-    first_free_record = (uint32_t)index;
-    rs__mem_state_release_in_hook(state);
 }
 
 static int
@@ -131,10 +215,8 @@ initialize_tables(void)
         PyErr_NoMemory();
         return -1;
     }
-    for (uint32_t i = 0; i < records_capacity; i++) {
-        records[i].next_free = i + 1;
-    }
-    first_free_record = 0;
+    records_used = 0;
+    first_free_record = NO_RECORD;
     return 0;
 }
 
@@ -221,20 +303,28 @@ tracemalloc_is_tracing(void)
     return result;
 }
 
-/* Forgets every live sample: their frees may have gone unseen while we were unhooked. */
+/* Forgets every live sample: their frees may have gone unseen while we were unhooked. A
+ * sample handed to growth counts as freed, so a leak is missed rather than one invented. */
 static void
 forget_live_samples(void)
 {
-    for (uint32_t index = 0; index < records_capacity; index++) {
+    for (uint32_t index = 0; index < records_used; index++) {
         live_record *record = &records[index];
+        if (record->address == 0) {
+            continue;
+        }
         if (record->state != NULL) {
             record->state->dropped_live++;
-            rs__mem_state_release_in_hook(record->state);
-            record->state = NULL;
+            record->state->live_head = NO_RECORD;
         }
-        record->next_free = index + 1;
+        else {
+            rs__growth_remove(record->at.growth, record->request, record->weight);
+        }
+        record->address = 0;
+        record->state = NULL;
     }
-    first_free_record = 0;
+    records_used = 0;
+    first_free_record = NO_RECORD;
     memset(live.slots, 0, sizeof(rs_live_slot) * (size_t)(live.mask + 1));
     live.count = 0;
 }
@@ -276,16 +366,122 @@ rs_mem_enable(rs_mem_state *state)
     recording_states++;
 }
 
-void
-rs_mem_disable(rs_mem_state *state)
+/* Moves everything `state` saw into `ancestor`, which records: totals, sites, and the live
+ * samples, which `ancestor` now owns. */
+static void
+merge_into(rs_mem_state *state, rs_mem_state *ancestor)
 {
-    if (state->recording) {
-        state->recording = 0;
-        recording_states--;
-    }
-    state->net_at_exit = state->allocated_bytes - state->freed_bytes;
     rs_mem_site *site, *next;
     HASH_ITER(hh, state->sites, site, next) {
-        site->net_at_exit = site->allocated_bytes - site->freed_bytes;
+        rs_mem_site *target = rs__mem_site_for(ancestor, site->frames, site->depth);
+        site->merged_into = target;
+        if (target != NULL) {
+            target->allocated_bytes += site->allocated_bytes;
+            target->freed_bytes += site->freed_bytes;
+            target->count += site->count;
+        }
     }
+    ancestor->allocated_bytes += state->allocated_bytes;
+    ancestor->freed_bytes += state->freed_bytes;
+    ancestor->samples += state->samples;
+    ancestor->dropped_sites += state->dropped_sites;
+    ancestor->dropped_live += state->dropped_live;
+    if (ancestor->live_bytes + state->peak_bytes > ancestor->peak_bytes) {
+        ancestor->peak_bytes = ancestor->live_bytes + state->peak_bytes;
+    }
+    ancestor->live_bytes += state->live_bytes;
+    uint32_t index = state->live_head;
+    while (index != NO_RECORD) {
+        live_record *record = &records[index];
+        uint32_t following = record->next;
+        record->at.site = record->at.site != NULL ? record->at.site->merged_into : NULL;
+        link_record(ancestor, index);
+        index = following;
+    }
+    state->live_head = NO_RECORD;
+}
+
+/* Hands the live samples of `state`, whose scope `scope` ended at the top, to the growth
+ * tracker under the scope's name; those it cannot follow are forgotten. */
+static void
+hand_to_growth(rs_mem_state *state, rs_scope *scope)
+{
+    rs_growth_route *route = NULL;
+    int64_t request = -1;
+    if (scope->name != NULL && PyUnicode_Check(scope->name)) {
+        request = rs__growth_request(scope->name, &route);
+    }
+    rs_mem_site *site, *next;
+    HASH_ITER(hh, state->sites, site, next) {
+        site->growth = NULL;
+        if (request < 0 || site->allocated_bytes <= site->freed_bytes) {
+            continue;
+        }
+        PyObject *file = NULL, *function = NULL;
+        int line = 0;
+        if (rs_callsite_resolve(site->frames, site->depth, scope->options.exclude_paths,
+                                scope->options.own_paths, &file, &line, &function) < 0) {
+            PyErr_Clear();
+            continue;
+        }
+        site->growth = rs__growth_site_for(route, file, line, function);
+        Py_DECREF(file);
+        Py_DECREF(function);
+    }
+    uint32_t index = state->live_head;
+    while (index != NO_RECORD) {
+        live_record *record = &records[index];
+        uint32_t following = record->next;
+        rs_growth_site *growth = record->at.site != NULL ? record->at.site->growth : NULL;
+        if (growth != NULL) {
+            record->state = NULL;
+            record->at.growth = growth;
+            record->request = (uint32_t)request;
+            rs__growth_add(growth, record->request, record->weight);
+        }
+        else {
+            uint64_t ignored;
+            rs_live_table_remove(&live, record->address, &ignored);
+            put_record(index);
+        }
+        index = following;
+    }
+    state->live_head = NO_RECORD;
+}
+
+void
+rs_mem_finish(rs_scope *scope)
+{
+    rs_mem_state *state = scope->memory;
+    if (state == NULL || !state->recording) {
+        return;
+    }
+    state->recording = 0;
+    recording_states--;
+    rs_mem_state *ancestor = NULL;
+    for (rs_scope *outer = scope->parent; outer != NULL && ancestor == NULL;
+         outer = outer->parent) {
+        if (outer->state == RS_SCOPE_ACTIVE && outer->memory != NULL && outer->memory->recording) {
+            ancestor = outer->memory;
+        }
+    }
+    if (ancestor != NULL) {
+        merge_into(state, ancestor);
+    }
+    else {
+        hand_to_growth(state, scope);
+    }
+}
+
+void
+rs_mem_growth_reset(void)
+{
+    for (uint32_t index = 0; index < records_used; index++) {
+        if (records[index].address != 0 && records[index].state == NULL) {
+            uint64_t ignored;
+            rs_live_table_remove(&live, records[index].address, &ignored);
+            put_record(index);
+        }
+    }
+    rs__growth_clear();
 }

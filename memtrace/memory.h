@@ -7,7 +7,9 @@
  * scope only raises a flag. While no memory scope is active and no sampled allocation is
  * alive, a hook is one test and a call through. A sampled allocation (byte_sampler.h) records
  * its size, weight and Python stack (at most the scope's nframes) in its scope's site table
- * and in the live table (live_table.h), so its free is seen wherever it happens.
+ * and in the live table (live_table.h), so its free is seen wherever it happens. The scope is
+ * the one current in the running context (a task's own, in asyncio), or its nearest enclosing
+ * scope that records memory.
  *
  * Everything here runs with the GIL held (every MEM and OBJ call holds it), which protects
  * every table. The hooks never call Python and never allocate through PyMem: their tables are
@@ -21,7 +23,9 @@
 #include <uthash.h>
 
 #define RS_MEM_MAX_SITES 16384       /* Distinct stacks per scope. */
-#define RS_MEM_LIVE_SLOTS (1u << 19) /* Live sampled allocations: 3/4 of this, 8 MiB. */
+#define RS_MEM_LIVE_SLOTS (1u << 19) /* Live sampled allocations: 3/4 of this. */
+
+struct rs_growth_site;
 
 /* One distinct allocation stack of a scope. */
 typedef struct rs_mem_site {
@@ -29,17 +33,17 @@ typedef struct rs_mem_site {
     int depth;
     rs_frame_ref *frames; /* Strong references to the code objects, innermost first. */
     uint64_t allocated_bytes, freed_bytes, count;
-    uint64_t net_at_exit; /* allocated - freed when the scope ended. */
+    struct rs_mem_site *merged_into; /* Scratch while its scope ends. */
+    struct rs_growth_site *growth;   /* Scratch while its scope ends. */
     UT_hash_handle hh;
 } rs_mem_site;
 
 typedef struct rs_mem_state {
-    long references; /* The scope's, plus one per live sampled allocation. */
-    int recording;   /* Until the scope ends. */
-    uint64_t rate;   /* Mean bytes between samples; 1 = exact. */
-    int nframes;     /* Frames kept per sample. */
+    int recording; /* Until the scope ends. */
+    uint64_t rate; /* Mean bytes between samples; 1 = exact. */
+    int nframes;   /* Frames kept per sample. */
     uint64_t allocated_bytes, freed_bytes, live_bytes, peak_bytes, samples;
-    uint64_t net_at_exit;
+    uint32_t live_head; /* Its sampled allocations alive, while it records (a record index). */
     rs_mem_site *sites;
     unsigned site_count;
     uint64_t dropped_sites, dropped_live;
@@ -52,20 +56,26 @@ int rs_mem_install(void);
 /* A new state recording with `rate` and `nframes`, or NULL when out of memory. */
 rs_mem_state *rs_mem_state_new(uint64_t rate, int nframes);
 
-/* Starts and stops counting `state` as a recording scope (the hooks' fast test). */
+/* Frees a state that is not recording. */
+void rs_mem_state_free(rs_mem_state *state);
+
+/* Starts counting `state` as a recording scope (the hooks' fast test). */
 void rs_mem_enable(rs_mem_state *state);
-void rs_mem_disable(rs_mem_state *state);
 
-/* Drops the scope's reference; the state goes when its last live allocation is freed. */
-void rs_mem_state_release(rs_mem_state *state);
+/*
+ * Ends the recording of `scope`'s memory state at its exit (or its deallocation): its totals
+ * and sites freeze. The sampled allocations it leaves alive go to the nearest enclosing scope
+ * that still records memory, whose totals and sites then include everything this scope saw;
+ * without one, to the growth tracker (growth.h) under the scope's name, each at the line of
+ * the user's code that allocated it. Called at a safe point, with the GIL; never raises.
+ */
+void rs_mem_finish(rs_scope *scope);
 
-/* Frees states released inside a hook (where code objects must not be released). Called at
- * safe points: scope entry and exit. */
-void rs_mem_collect(void);
+/* Forgets the growth tracker's routes and sites, and the allocations handed to it. */
+void rs_mem_growth_reset(void);
 
-/* Internal to memtrace: the site of a captured stack in `state` (NULL when the table is full),
- * and a release made inside an allocator hook, which defers the free to rs_mem_collect. */
-rs_mem_site *rs__mem_site_for(rs_mem_state *state, const rs_callsite_capture *capture);
-void rs__mem_state_release_in_hook(rs_mem_state *state);
+/* Internal to memtrace: the site of a stack in `state`, made on first use (NULL when the
+ * table is full). Takes references to the code objects of a new site. */
+rs_mem_site *rs__mem_site_for(rs_mem_state *state, const rs_frame_ref *frames, int depth);
 
 #endif /* RS_MEMORY_H */

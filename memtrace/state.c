@@ -1,32 +1,31 @@
 /*
  * state.c: what one scope's memory tracing collects (see memory.h): totals and a site per
- * distinct allocation stack. A state outlives its scope while allocations it sampled are
- * alive, so that their frees are still counted; its sites hold code objects, which are only
- * released at a safe point (never inside an allocator hook, where releasing one could run a
- * weakref callback).
+ * distinct allocation stack. Its sites hold code objects, created and released only at safe
+ * points (scope entry, exit and deallocation), never inside an allocator hook, where releasing
+ * one could run a weakref callback. A state belongs to its scope; the allocations it leaves
+ * alive are handed on when the scope ends (hooks.c).
  */
 #include "memory.h"
-
-/* States released inside a hook, freed at the next safe point. Protected by the GIL. */
-static rs_mem_state **pending_free;
-static int pending_count, pending_capacity;
 
 rs_mem_state *
 rs_mem_state_new(uint64_t rate, int nframes)
 {
     rs_mem_state *state = (rs_mem_state *)rs_raw_calloc(1, sizeof(*state));
     if (state != NULL) {
-        state->references = 1;
         state->rate = rate ? rate : 1;
         state->nframes =
             nframes < 1 ? 1 : (nframes > RS_CALLSITE_MAX_DEPTH ? RS_CALLSITE_MAX_DEPTH : nframes);
+        state->live_head = UINT32_MAX;
     }
     return state;
 }
 
-static void
-free_state(rs_mem_state *state)
+void
+rs_mem_state_free(rs_mem_state *state)
 {
+    if (state == NULL) {
+        return;
+    }
     rs_mem_site *site, *next;
     HASH_ITER(hh, state->sites, site, next) {
         HASH_DEL(state->sites, site);
@@ -39,50 +38,14 @@ free_state(rs_mem_state *state)
     rs_raw_free(state);
 }
 
-/* Called by the free hook when a state's last reference goes: defer the free. */
-void
-rs__mem_state_release_in_hook(rs_mem_state *state)
-{
-    if (--state->references > 0) {
-        return;
-    }
-    if (pending_count == pending_capacity) {
-        int capacity = pending_capacity ? pending_capacity * 2 : 16;
-        rs_mem_state **grown =
-            (rs_mem_state **)rs_raw_realloc(pending_free, sizeof(*grown) * (size_t)capacity);
-        if (grown == NULL) {
-            return; /* Leaked, never freed unsafely. */
-        }
-        pending_free = grown;
-        pending_capacity = capacity;
-    }
-    pending_free[pending_count++] = state;
-}
-
-void
-rs_mem_state_release(rs_mem_state *state)
-{
-    if (state != NULL && --state->references == 0) {
-        free_state(state);
-    }
-}
-
-void
-rs_mem_collect(void)
-{
-    while (pending_count > 0) {
-        free_state(pending_free[--pending_count]);
-    }
-}
-
 rs_mem_site *
-rs__mem_site_for(rs_mem_state *state, const rs_callsite_capture *capture)
+rs__mem_site_for(rs_mem_state *state, const rs_frame_ref *stack, int depth)
 {
-    int depth = capture->depth < state->nframes ? capture->depth : state->nframes;
+    depth = depth < state->nframes ? depth : state->nframes;
     uint64_t hash = 0xcbf29ce484222325ull;
     for (int i = 0; i < depth; i++) {
-        hash = (hash ^ (uint64_t)(uintptr_t)capture->frames[i].code) * 0x100000001b3ull;
-        hash = (hash ^ (uint64_t)capture->frames[i].instruction) * 0x100000001b3ull;
+        hash = (hash ^ (uint64_t)(uintptr_t)stack[i].code) * 0x100000001b3ull;
+        hash = (hash ^ (uint64_t)stack[i].instruction) * 0x100000001b3ull;
     }
     rs_mem_site *site;
     HASH_FIND(hh, state->sites, &hash, sizeof(hash), site);
@@ -103,7 +66,7 @@ rs__mem_site_for(rs_mem_state *state, const rs_callsite_capture *capture)
         return NULL;
     }
     for (int i = 0; i < depth; i++) {
-        frames[i] = capture->frames[i];
+        frames[i] = stack[i];
         Py_INCREF(frames[i].code);
     }
     site->hash = hash;

@@ -5,7 +5,8 @@
  *     N+1        12x   8.1 ms  app/views.py:42 in book_list [app.Book.author]: select ...
  *
  * With CPU samples, a [CPU] line (samples, achieved rate, on-CPU and waiting time), the
- * hottest path and the top functions by self time follow.
+ * hottest path and the top functions by self time follow; with memory samples, the [MEM]
+ * lines of console_memory.c.
  *
  * One line per finding (N+1, duplicate, slow), then one per similar group not already shown,
  * each with its call site (relative to the working directory when under it) and its normalized
@@ -14,23 +15,18 @@
  * normalized SQL and file names, and control characters are replaced so a crafted statement
  * cannot move the cursor.
  */
-#include "report.h"
+#include "console.h"
 
 #include <unistd.h>
 
 #define CONSOLE_SQL_WIDTH 160
 
-typedef struct {
-    const char *bold, *red, *yellow, *magenta, *cyan, *dim, *reset;
-} palette;
+const rs_palette rs_colours = {"\033[1m",  "\033[31m", "\033[33m", "\033[35m",
+                               "\033[36m", "\033[2m",  "\033[0m"};
+const rs_palette rs_plain = {"", "", "", "", "", "", ""};
 
-static const palette colours = {"\033[1m",  "\033[31m", "\033[33m", "\033[35m",
-                                "\033[36m", "\033[2m",  "\033[0m"};
-static const palette plain = {"", "", "", "", "", "", ""};
-
-/* Text with control characters replaced by '?', cut to `width` characters with "...". */
-static PyObject *
-printable(PyObject *text, Py_ssize_t width)
+PyObject *
+rs_printable(PyObject *text, Py_ssize_t width)
 {
     Py_ssize_t length = PyUnicode_GET_LENGTH(text);
     Py_ssize_t kept = length > width ? width : length;
@@ -51,9 +47,8 @@ printable(PyObject *text, Py_ssize_t width)
     return result;
 }
 
-/* The file name relative to the working directory when it lies under it. */
-static PyObject *
-short_path(PyObject *file)
+PyObject *
+rs_short_path(PyObject *file)
 {
     char cwd[4096];
     if (getcwd(cwd, sizeof(cwd)) != NULL) {
@@ -68,11 +63,11 @@ short_path(PyObject *file)
             return PyUnicode_Substring(file, skip, PyUnicode_GET_LENGTH(file));
         }
     }
-    return printable(file, 200);
+    return rs_printable(file, 200);
 }
 
 static PyObject *
-finding_line(PyObject *item, const palette *p)
+finding_line(PyObject *item, const rs_palette *p)
 {
     PyObject *kind = PyDict_GetItemString(item, "kind");
     PyObject *callsite = PyDict_GetItemString(item, "callsite");
@@ -94,9 +89,9 @@ finding_line(PyObject *item, const palette *p)
     }
     long count = PyLong_AsLong(PyDict_GetItemString(item, "count"));
     double time_ms = PyFloat_AsDouble(PyDict_GetItemString(item, "time_ms"));
-    PyObject *file = short_path(PyDict_GetItemString(callsite, "file"));
-    PyObject *function = printable(PyDict_GetItemString(callsite, "function"), 80);
-    PyObject *sql = printable(text, CONSOLE_SQL_WIDTH);
+    PyObject *file = rs_short_path(PyDict_GetItemString(callsite, "file"));
+    PyObject *function = rs_printable(PyDict_GetItemString(callsite, "function"), 80);
+    PyObject *sql = rs_printable(text, CONSOLE_SQL_WIDTH);
     PyObject *label_text = label ? PyUnicode_FromFormat(" [%U]", label) : PyUnicode_FromString("");
     PyObject *line = NULL;
     if (file && function && sql && label_text && !PyErr_Occurred()) {
@@ -146,8 +141,8 @@ similar_item(PyObject *query)
                          PyDict_GetItemString(query, "text"));
 }
 
-static int
-append_line(PyObject *lines, PyObject *line)
+int
+rs_append_line(PyObject *lines, PyObject *line)
 {
     if (line == NULL) {
         return -1;
@@ -158,7 +153,7 @@ append_line(PyObject *lines, PyObject *line)
 }
 
 static int
-sql_lines(PyObject *sql, double wall_ms, const palette *p, PyObject *lines)
+sql_lines(PyObject *sql, double wall_ms, const rs_palette *p, PyObject *lines)
 {
     PyObject *findings = PyDict_GetItemString(sql, "findings");
     PyObject *queries = PyDict_GetItemString(sql, "queries");
@@ -181,11 +176,11 @@ sql_lines(PyObject *sql, double wall_ms, const palette *p, PyObject *lines)
              PyLong_AsLong(PyDict_GetItemString(sql, "duplicates")) == 1 ? "" : "s",
              PyLong_AsLong(PyDict_GetItemString(sql, "similar_groups")), n_plus_one,
              PyFloat_AsDouble(PyDict_GetItemString(sql, "time_ms")), wall_ms);
-    if (PyErr_Occurred() || append_line(lines, PyUnicode_FromString(summary)) < 0) {
+    if (PyErr_Occurred() || rs_append_line(lines, PyUnicode_FromString(summary)) < 0) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(findings); i++) {
-        if (append_line(lines, finding_line(PyList_GET_ITEM(findings, i), p)) < 0) {
+        if (rs_append_line(lines, finding_line(PyList_GET_ITEM(findings, i), p)) < 0) {
             return -1;
         }
     }
@@ -202,7 +197,7 @@ sql_lines(PyObject *sql, double wall_ms, const palette *p, PyObject *lines)
         if (item == NULL) {
             continue;
         }
-        int status = append_line(lines, finding_line(item, p));
+        int status = rs_append_line(lines, finding_line(item, p));
         Py_DECREF(item);
         if (status < 0) {
             return -1;
@@ -230,7 +225,7 @@ hottest_path(PyObject *cpu)
     if (names == NULL) {
         return NULL;
     }
-    if (first > 0 && append_line(names, PyUnicode_FromString("...")) < 0) {
+    if (first > 0 && rs_append_line(names, PyUnicode_FromString("...")) < 0) {
         Py_DECREF(names);
         return NULL;
     }
@@ -240,7 +235,7 @@ hottest_path(PyObject *cpu)
                               ? PyList_GET_ITEM(frames, number)
                               : NULL;
         PyObject *function = frame ? PyDict_GetItemString(frame, "function") : NULL;
-        if (function == NULL || append_line(names, printable(function, 80)) < 0) {
+        if (function == NULL || rs_append_line(names, rs_printable(function, 80)) < 0) {
             Py_DECREF(names);
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_ValueError, "malformed CPU stack in report");
@@ -256,7 +251,7 @@ hottest_path(PyObject *cpu)
 }
 
 static int
-cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
+cpu_lines(PyObject *cpu, const rs_palette *p, PyObject *lines)
 {
     double sampled = PyFloat_AsDouble(PyDict_GetItemString(cpu, "sampled_ms"));
     char summary[256];
@@ -269,11 +264,11 @@ cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
              PyLong_AsLong(PyDict_GetItemString(cpu, "missed")),
              PyFloat_AsDouble(PyDict_GetItemString(cpu, "on_cpu_ms")),
              PyFloat_AsDouble(PyDict_GetItemString(cpu, "off_cpu_ms")));
-    if (PyErr_Occurred() || append_line(lines, PyUnicode_FromString(summary)) < 0) {
+    if (PyErr_Occurred() || rs_append_line(lines, PyUnicode_FromString(summary)) < 0) {
         return -1;
     }
     PyObject *path = hottest_path(cpu);
-    if (append_line(lines, path ? PyUnicode_FromFormat("  hottest: %U", path) : NULL) < 0) {
+    if (rs_append_line(lines, path ? PyUnicode_FromFormat("  hottest: %U", path) : NULL) < 0) {
         Py_XDECREF(path);
         return -1;
     }
@@ -289,15 +284,15 @@ cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
         snprintf(shares, sizeof(shares), "  self %5.1f%%  total %5.1f%%  ",
                  sampled > 0 ? 100.0 * self_ms / sampled : 0.0,
                  sampled > 0 ? 100.0 * total_ms / sampled : 0.0);
-        PyObject *file = short_path(PyDict_GetItemString(function, "file"));
-        PyObject *name = printable(PyDict_GetItemString(function, "function"), 80);
+        PyObject *file = rs_short_path(PyDict_GetItemString(function, "file"));
+        PyObject *name = rs_printable(PyDict_GetItemString(function, "function"), 80);
         PyObject *line = file && name ? PyUnicode_FromFormat("%s%U:%S %s%U%s", shares, file,
                                                              PyDict_GetItemString(function, "line"),
                                                              p->bold, name, p->reset)
                                       : NULL;
         Py_XDECREF(file);
         Py_XDECREF(name);
-        if (append_line(lines, line) < 0) {
+        if (rs_append_line(lines, line) < 0) {
             return -1;
         }
     }
@@ -307,7 +302,7 @@ cpu_lines(PyObject *cpu, const palette *p, PyObject *lines)
 PyObject *
 rs_render_console(PyObject *report, int color)
 {
-    const palette *p = color ? &colours : &plain;
+    const rs_palette *p = color ? &rs_colours : &rs_plain;
     PyObject *lines = PyList_New(0);
     PyObject *result = NULL;
     if (lines == NULL) {
@@ -320,12 +315,12 @@ rs_render_console(PyObject *report, int color)
         PyErr_SetString(PyExc_ValueError, "not a reqscope report");
         goto done;
     }
-    PyObject *shown_name = printable(name, 120);
+    PyObject *shown_name = rs_printable(name, 120);
     char wall_text[32];
     snprintf(wall_text, sizeof(wall_text), "%.0f ms", PyFloat_AsDouble(wall));
-    if (append_line(lines, shown_name ? PyUnicode_FromFormat("%sreqscope%s %U: %s", p->bold,
-                                                             p->reset, shown_name, wall_text)
-                                      : NULL) < 0) {
+    if (rs_append_line(lines, shown_name ? PyUnicode_FromFormat("%sreqscope%s %U: %s", p->bold,
+                                                                p->reset, shown_name, wall_text)
+                                         : NULL) < 0) {
         Py_XDECREF(shown_name);
         goto done;
     }
@@ -335,6 +330,10 @@ rs_render_console(PyObject *report, int color)
     }
     PyObject *cpu = PyDict_GetItemString(report, "cpu");
     if (cpu != NULL && cpu != Py_None && cpu_lines(cpu, p, lines) < 0) {
+        goto done;
+    }
+    PyObject *memory = PyDict_GetItemString(report, "memory");
+    if (memory != NULL && memory != Py_None && rs_console_memory_lines(memory, p, lines) < 0) {
         goto done;
     }
     PyObject *separator = PyUnicode_FromString("\n");

@@ -3,15 +3,15 @@
  *
  * Totals are estimates in bytes (each sample weighted by 1/p, exact at rate 1): allocated and
  * freed during the scope, net (allocated during the scope and still alive when it ended, or
- * now while it runs), and the peak of that. Sites group samples by the line that allocated
- * (the innermost frame), largest allocation first.
+ * now while it runs; the counts freeze at the end), and the peak of that. Sites group samples
+ * by the line that allocated (the innermost frame), largest allocation first.
  */
 #include "memory.h"
 #include "report.h"
 
 /* {(file, line, function): [allocated, net, count]} of the sites, as the report's list. */
 static PyObject *
-site_list(const rs_mem_state *state, int done)
+site_list(const rs_mem_state *state)
 {
     PyObject *totals = PyDict_New();
     PyObject *result = NULL;
@@ -30,7 +30,7 @@ site_list(const rs_mem_state *state, int done)
         else {
             key = Py_BuildValue("(sis)", "<unknown>", 0, "<unknown>");
         }
-        uint64_t net = done ? site->net_at_exit : site->allocated_bytes - site->freed_bytes;
+        uint64_t net = site->allocated_bytes - site->freed_bytes;
         PyObject *entry = key ? PyDict_GetItemWithError(totals, key) : NULL;
         if (key == NULL || PyErr_Occurred()) {
             Py_XDECREF(key);
@@ -74,9 +74,8 @@ PyObject *
 rs_report_memory(rs_scope *scope, PyObject *dropped)
 {
     const rs_mem_state *state = scope->memory;
-    int done = scope->state == RS_SCOPE_DONE;
-    uint64_t net = done ? state->net_at_exit : state->allocated_bytes - state->freed_bytes;
-    PyObject *sites = site_list(state, done);
+    uint64_t net = state->allocated_bytes - state->freed_bytes;
+    PyObject *sites = site_list(state);
     if (sites == NULL) {
         return NULL;
     }

@@ -12,6 +12,8 @@ import sysconfig
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from . import _core
+
 
 class ConfigError(ValueError):
     """A reqscope setting has a value it cannot use."""
@@ -47,6 +49,7 @@ class Settings:
     memory: bool = False
     memory_rate: int = 512 * 1024
     memory_nframes: int = 32
+    memory_warmup: int = 20
     sql: bool = True
     show_params: bool = False
     explain: bool = True
@@ -78,6 +81,10 @@ class Settings:
                 or not 1 <= self.memory_nframes <= 64):
             raise ConfigError(f"memory_nframes must be an int within 1 and 64, not "
                               f"{self.memory_nframes!r}")
+        if (isinstance(self.memory_warmup, bool) or not isinstance(self.memory_warmup, int)
+                or not 0 <= self.memory_warmup <= 1_000_000):
+            raise ConfigError(f"memory_warmup must be a number of requests within 0 and "
+                              f"1000000, not {self.memory_warmup!r}")
         if not isinstance(self.slow_share, (int, float)) or not 0 <= self.slow_share <= 1:
             raise ConfigError(f"slow_share must be within [0, 1], not {self.slow_share!r}")
         if (
@@ -147,7 +154,8 @@ def _from_environment(environ) -> dict:
             values[setting.name] = tuple(p for p in raw.split(os.pathsep) if p)
         else:
             try:
-                integer = setting.name in ("n_plus_one_min", "memory_rate", "memory_nframes")
+                integer = setting.name in ("n_plus_one_min", "memory_rate", "memory_nframes",
+                                           "memory_warmup")
                 values[setting.name] = (int if integer else float)(raw)
             except ValueError:
                 raise ConfigError(f"{name}={raw!r}: expected a number") from None
@@ -162,6 +170,7 @@ def current() -> Settings:
     global _settings
     if _settings is None:
         _settings = Settings(**_from_environment(os.environ)).validate()
+        _core.set_growth_warmup(_settings.memory_warmup)
     return _settings
 
 
@@ -173,6 +182,7 @@ def configure(**changes) -> Settings:
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     _settings = replace(current(), **changes).validate()
+    _core.set_growth_warmup(_settings.memory_warmup)
     return _settings
 
 
