@@ -362,8 +362,8 @@ sampler_ticks(PyObject *module, PyObject *unused)
 }
 
 PyDoc_STRVAR(speedscope_doc,
-             "speedscope(report) -> dict\n\nThe speedscope document of a report dict with a CPU "
-             "section.");
+             "speedscope(report) -> dict\n\nThe speedscope document of a report dict with a CPU or "
+             "memory section.");
 
 static PyObject *
 speedscope(PyObject *module, PyObject *report)

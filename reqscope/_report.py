@@ -40,19 +40,24 @@ class Report:
         """The report as text: "console" (colour decided by use_colour() unless given),
         "json", "folded" (flamegraph.pl, speedscope) or "speedscope" (its JSON file format).
 
-        "folded" and "speedscope" need a scope profiled with cpu=True.
+        "folded" needs a scope profiled with cpu=True; "speedscope" one with cpu=True (a CPU
+        profile) or memory=True (allocated and retained bytes profiles), or both.
         """
         if format == "console":
             return _core.render_console(self._scope._report(),
                                         use_colour() if color is None else color)
         if format == "json":
             return json.dumps(self._scope._report(), indent=2, sort_keys=True)
-        if format in ("folded", "speedscope"):
+        if format == "folded":
             report = self._scope._report()
             if "cpu" not in report:
-                raise ValueError(f"{format!r} needs CPU samples: profile with cpu=True")
-            if format == "folded":
-                return report["cpu"]["folded"]
+                raise ValueError("'folded' needs CPU samples: profile with cpu=True")
+            return report["cpu"]["folded"]
+        if format == "speedscope":
+            report = self._scope._report()
+            if "cpu" not in report and "memory" not in report:
+                raise ValueError("'speedscope' needs CPU or memory samples: profile with "
+                                 "cpu=True or memory=True")
             return json.dumps(_core.speedscope(report))
         raise ValueError(f"unknown report format {format!r}; available: {', '.join(FORMATS)}")
 

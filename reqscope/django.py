@@ -82,7 +82,7 @@ class ReqscopeMiddleware:
         with profile(name=f"{request.method} {request.path}") as scope:
             request.reqscope = scope
             response = self.get_response(request)
-        _describe(scope, request, response)
+            _describe(scope, request, response)  # Named before exit: the leak view files by it.
         print_console(scope)
         return response
 
@@ -90,6 +90,6 @@ class ReqscopeMiddleware:
         async with profile(name=f"{request.method} {request.path}") as scope:
             request.reqscope = scope
             response = await self.get_response(request)
-        _describe(scope, request, response)
+            _describe(scope, request, response)
         print_console(scope)
         return response

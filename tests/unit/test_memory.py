@@ -1,5 +1,6 @@
 """The memory tracer: estimates against tracemalloc, frees, and coexistence with tracemalloc."""
 
+import json
 import tracemalloc
 
 import pytest
@@ -151,3 +152,36 @@ def test_bad_memory_settings_are_refused():
         reqscope.profile(memory=True, memory_rate=0)
     with pytest.raises(reqscope.ConfigError, match="memory_nframes"):
         reqscope.profile(memory=True, memory_nframes=500)
+
+
+def test_speedscope_carries_allocated_and_retained_byte_profiles_beside_the_cpu_one():
+    with reqscope.profile(memory=True, memory_rate=1, cpu=True, on_report=None) as scope:
+        keep_blocks(200, 1000)
+        churn_blocks(300, 1000)
+    document = json.loads(scope.report.render("speedscope"))
+    units = [profile["unit"] for profile in document["profiles"]]
+    assert units == ["milliseconds", "bytes", "bytes"]
+    frames = document["shared"]["frames"]
+    allocated, retained = document["profiles"][1:]
+
+    def bytes_under(profile, function):
+        return sum(weight for stack, weight in zip(profile["samples"], profile["weights"])
+                   if frames[stack[-1]]["name"] == function)
+
+    # A bytes(1000) object is 1,033 bytes; the list KEEP grows too.
+    assert 300 * 1000 <= bytes_under(allocated, "churn_blocks") < 320 * 1000
+    assert 200 * 1000 <= bytes_under(allocated, "keep_blocks") < 225 * 1000
+    assert 200 * 1000 <= bytes_under(retained, "keep_blocks") < 225 * 1000
+    assert bytes_under(retained, "churn_blocks") < 2000
+    assert all(frames[stack[0]]["name"] != "keep_blocks" for stack in allocated["samples"])
+
+
+def test_speedscope_of_a_memory_only_scope_and_its_error_without_either():
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        keep_blocks(10)
+    assert [p["name"] for p in json.loads(scope.report.render("speedscope"))["profiles"]] == [
+        f"{scope.name} (allocated)", f"{scope.name} (retained)"]
+    with reqscope.profile(on_report=None) as plain:
+        pass
+    with pytest.raises(ValueError, match="cpu=True or memory=True"):
+        plain.report.render("speedscope")

@@ -14,4 +14,7 @@ urlpatterns = [
     path("authors/<int:pk>/twice-with-write/", views.author_twice_with_write),
     path("authors/<int:pk>/both-databases/", views.author_in_both_databases),
     path("authors/profiles/", views.author_profiles),
+    path("leak/", views.leaky),
+    path("cached/<int:key>/", views.cached),
+    path("reqscope/memory-growth/", views.memory_growth),
 ]

@@ -1,7 +1,11 @@
 """Views that make the query patterns reqscope must find, and their fixed versions."""
 
+import functools
+
 from django.db import connections
 from django.http import JsonResponse
+
+import reqscope
 
 from .models import Author, Book
 
@@ -79,3 +83,27 @@ async def async_book_authors(request):
     names = [book.author.name
              async for book in Book.objects.select_related("author").order_by("id")]
     return JsonResponse({"authors": names})
+
+
+LEAKED = []
+
+
+def leaky(request):
+    """A leak: every request appends 10 KB to a module-level list."""
+    LEAKED.append(bytes(10_000))
+    return JsonResponse({"kept": len(LEAKED)})
+
+
+@functools.lru_cache(maxsize=32)
+def rendered_page(key):
+    return bytes(10_000)
+
+
+def cached(request, key):
+    """A bounded LRU cache: it fills, then evicts; it never grows past 32 entries."""
+    return JsonResponse({"size": len(rendered_page(key))})
+
+
+def memory_growth(request):
+    """What reqscope's leak view says now, every line it follows, as JSON."""
+    return JsonResponse({"sites": reqscope.memory_growth(everything=True)})
