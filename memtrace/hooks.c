@@ -121,6 +121,14 @@ record_freed(uint32_t index)
     put_record(index);
 }
 
+/* (Re)starts the calling thread's sampler at `rate`. */
+static void
+start_sampler(uint64_t rate)
+{
+    rs_byte_sampler_init(&sampler, rate, (uint64_t)(uintptr_t)&sampler ^ rs_now_ns());
+    sampler_rate = rate;
+}
+
 /* The memory state recording for the running context: its scope's, or the nearest enclosing
  * recording one. */
 static rs_mem_state *
@@ -141,7 +149,8 @@ recording_state(void)
 
 /* Samples first, with the thread's sampler, and only then looks up the scope: the lookup is
  * then paid once per sample, not per allocation. The countdown runs on while no scope of this
- * thread records, which is harmless: it is memoryless. A scope with another rate restarts it. */
+ * thread records, which is harmless: it is memoryless. Entering a scope restarts it at the
+ * scope's rate; a pick for a scope of another rate (another task's, a worker's) restarts it. */
 static void
 on_allocation(void *address, size_t size)
 {
@@ -154,8 +163,7 @@ on_allocation(void *address, size_t size)
         return;
     }
     if (sampler_rate != state->rate) {
-        rs_byte_sampler_init(&sampler, state->rate, (uint64_t)(uintptr_t)&sampler ^ rs_now_ns());
-        sampler_rate = state->rate;
+        start_sampler(state->rate);
         if ((weight = rs_byte_sampler_take(&sampler, size)) == 0) {
             return;
         }
@@ -359,11 +367,16 @@ rs_mem_install(void)
     return 0;
 }
 
+/* The entering thread's sampler starts at the scope's rate at once: a countdown left at
+ * another rate would only notice at its next pick, and an exact scope would miss bytes. */
 void
 rs_mem_enable(rs_mem_state *state)
 {
     state->recording = 1;
     recording_states++;
+    if (sampler_rate != state->rate) {
+        start_sampler(state->rate);
+    }
 }
 
 /* Moves everything `state` saw into `ancestor`, which records: totals, sites, and the live
