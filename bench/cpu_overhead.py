@@ -37,7 +37,7 @@ from reqscope import _core
 from reqscope.hooks import django as django_hook
 
 from interleave import compare
-from table import Table
+from table import overhead_table
 from workloads import call_heavy, django_view
 
 INTERVAL_SECONDS = 0.001
@@ -234,51 +234,11 @@ def django_runs():
 # ---------------- Tables ----------------
 
 
-def percent(added, baseline):
-    return f"{added / baseline * 100:+.2f}%"
-
-
-def target_verdict(name, outcome, baseline):
-    """Judged on the whole confidence interval: met, missed, or not resolved from the noise."""
-    target = TARGETS.get(name)
-    if target is None:
-        return ""
-    if outcome.added_high / baseline * 100 <= target:
-        return f"<= {target}%: met"
-    if outcome.added_low / baseline * 100 > target:
-        return f"<= {target}%: missed"
-    return f"<= {target}%: unsure"
-
-
-def overhead_table(title, outcomes, checks, runs):
-    baseline = outcomes[BASELINE].median
-    table = Table(title, ["variant", "ms/run", "added", "[95% CI]", "x baseline", "target",
-                          "checked before timing"], notes=[
-        f"Medians of {ROUNDS} interleaved rounds, {runs} run(s) per variant per round. 'added' "
-        "is the median of the per-round differences",
-        "to the baseline in % of the baseline's median, with its 95% confidence interval; ~ "
-        "marks one the noise hides. A target is met",
-        "when the whole interval is within it, missed when the whole interval is above it."])
-    for name, outcome in outcomes.items():
-        cells = [name, f"{outcome.median:.3f}"]
-        if name == BASELINE:
-            cells += ["-", "", "1.00", ""]
-        else:
-            marker = "" if outcome.added_resolved else "~"
-            cells += [marker + percent(outcome.added_median, baseline),
-                      f"[{percent(outcome.added_low, baseline)}, "
-                      f"{percent(outcome.added_high, baseline)}]",
-                      f"{outcome.median / baseline:.2f}",
-                      target_verdict(name, outcome, baseline)]
-        table.add_row(*cells, checks[name])
-    return table
-
-
 def measure(title, workload_variants, runs):
     outcomes = compare({name: timed for name, (timed, _) in workload_variants.items()},
                        BASELINE, ROUNDS)
     checks = {name: checked for name, (_, checked) in workload_variants.items()}
-    return overhead_table(title, outcomes, checks, runs)
+    return overhead_table(title, outcomes, checks, BASELINE, TARGETS, ROUNDS, runs)
 
 
 def run():

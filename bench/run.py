@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["fingerprint", "sql_overhead", "cpu_overhead", "cpu_accuracy"]
+BENCHMARKS = ["fingerprint", "sql_overhead", "cpu_overhead", "cpu_accuracy", "memory_overhead"]
 
 # reqscope is built in place (make build), not installed: import it from the work tree.
 sys.path.insert(1, str(pathlib.Path(__file__).resolve().parent.parent))

@@ -30,3 +30,44 @@ class Table:
         lines.append(rule)
         lines += self.notes
         return "\n".join(lines)
+
+
+def percent(added, baseline):
+    return f"{added / baseline * 100:+.2f}%"
+
+
+def target_verdict(target, outcome, baseline):
+    """Judged on the whole confidence interval: met, missed, or not resolved from the noise."""
+    if target is None:
+        return ""
+    if outcome.added_high / baseline * 100 <= target:
+        return f"<= {target}%: met"
+    if outcome.added_low / baseline * 100 > target:
+        return f"<= {target}%: missed"
+    return f"<= {target}%: unsure"
+
+
+def overhead_table(title, outcomes, checks, baseline_name, targets, rounds, runs):
+    """The table of an overhead benchmark: each variant's time per run and what it adds to
+    ``baseline_name``'s (interleave.Outcome values), its target in % and what its check saw."""
+    baseline = outcomes[baseline_name].median
+    table = Table(title, ["variant", "ms/run", "added", "[95% CI]", "x baseline", "target",
+                          "checked before timing"], notes=[
+        f"Medians of {rounds} interleaved rounds, {runs} run(s) per variant per round. 'added' "
+        "is the median of the per-round differences",
+        "to the baseline in % of the baseline's median, with its 95% confidence interval; ~ "
+        "marks one the noise hides. A target is met",
+        "when the whole interval is within it, missed when the whole interval is above it."])
+    for name, outcome in outcomes.items():
+        cells = [name, f"{outcome.median:.3f}"]
+        if name == baseline_name:
+            cells += ["-", "", "1.00", ""]
+        else:
+            marker = "" if outcome.added_resolved else "~"
+            cells += [marker + percent(outcome.added_median, baseline),
+                      f"[{percent(outcome.added_low, baseline)}, "
+                      f"{percent(outcome.added_high, baseline)}]",
+                      f"{outcome.median / baseline:.2f}",
+                      target_verdict(targets.get(name), outcome, baseline)]
+        table.add_row(*cells, checks[name])
+    return table

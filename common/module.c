@@ -396,6 +396,16 @@ memory_growth(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+PyDoc_STRVAR(memory_uninstall_doc,
+             "memory_uninstall() -> bool\n\nRemoves the allocator hooks if no memory scope "
+             "records and none was chained above them; whether they are gone.");
+
+static PyObject *
+memory_uninstall(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(rs_mem_uninstall());
+}
+
 PyDoc_STRVAR(set_growth_warmup_doc,
              "set_growth_warmup(requests)\n\nRequests of each route not followed for growth.");
 
@@ -433,6 +443,7 @@ static PyMethodDef module_methods[] = {
     {"memory_growth", (PyCFunction)(void (*)(void))memory_growth, METH_VARARGS | METH_KEYWORDS,
      memory_growth_doc},
     {"set_growth_warmup", set_growth_warmup, METH_O, set_growth_warmup_doc},
+    {"memory_uninstall", memory_uninstall, METH_NOARGS, memory_uninstall_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
     {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},

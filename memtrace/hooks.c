@@ -48,10 +48,13 @@ static rs_live_table live;    /* Address -> index into records. */
 static live_record *records;  /* Raw and zeroed; touched only as far as records_used. */
 static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
 
-/* Per thread: the guard against recording from inside a hook, and the byte sampler. */
-static __thread int in_hook;
-static __thread rs_byte_sampler sampler;
-static __thread uint64_t sampler_rate;
+/* Per thread: the guard against recording from inside a hook, and the byte sampler. The
+ * initial-exec model makes each access one fs-relative load instead of a __tls_get_addr call
+ * (this is a dlopen'ed module; these 40 bytes fit glibc's reserve for that). */
+#define HOOK_THREAD_LOCAL static __thread __attribute__((tls_model("initial-exec")))
+HOOK_THREAD_LOCAL int in_hook;
+HOOK_THREAD_LOCAL rs_byte_sampler sampler;
+HOOK_THREAD_LOCAL uint64_t sampler_rate;
 
 static uint32_t
 take_record(void)
@@ -147,17 +150,14 @@ recording_state(void)
     return NULL;
 }
 
-/* Samples first, with the thread's sampler, and only then looks up the scope: the lookup is
- * then paid once per sample, not per allocation. The countdown runs on while no scope of this
+/* A pick of the countdown: the allocation is recorded for the running context's scope. The
+ * countdown comes first and the scope lookup only then, so the lookup is paid once per sample,
+ * not per allocation. The countdown runs on while no scope of this
  * thread records, which is harmless: it is memoryless. Entering a scope restarts it at the
  * scope's rate; a pick for a scope of another rate (another task's, a worker's) restarts it. */
 static void
-on_allocation(void *address, size_t size)
+sample_allocation(void *address, size_t size, uint64_t weight)
 {
-    uint64_t weight = sampler_rate != 0 ? rs_byte_sampler_take(&sampler, size) : 1;
-    if (weight == 0) {
-        return;
-    }
     rs_mem_state *state = recording_state();
     if (state == NULL) {
         return;
@@ -200,12 +200,28 @@ on_allocation(void *address, size_t size)
     }
 }
 
+/* Every allocation while some scope records: the countdown, and a sample when it picks one
+ * (never from inside a hook: the guard). */
+static inline void
+on_allocation(void *address, size_t size)
+{
+    uint64_t weight = sampler_rate != 0 ? rs_byte_sampler_take(&sampler, size) : 1;
+    if (weight != 0 && !in_hook) {
+        in_hook = 1;
+        sample_allocation(address, size, weight);
+        in_hook = 0;
+    }
+}
+
+/* A free that the filter could not rule out. */
 static void
 on_free(void *address)
 {
     uint64_t index;
-    if (rs_live_table_remove(&live, (uintptr_t)address, &index)) {
+    if (!in_hook && rs_live_table_remove(&live, (uintptr_t)address, &index)) {
+        in_hook = 1;
         record_freed((uint32_t)index);
+        in_hook = 0;
     }
 }
 
@@ -233,10 +249,8 @@ hook_malloc(void *context, size_t size)
 {
     hook_context *hook = context;
     void *address = hook->original.malloc(hook->original.ctx, size);
-    if (address != NULL && recording_states > 0 && !in_hook) {
-        in_hook = 1;
+    if (recording_states > 0 && address != NULL) {
         on_allocation(address, size);
-        in_hook = 0;
     }
     return address;
 }
@@ -246,10 +260,8 @@ hook_calloc(void *context, size_t count, size_t size)
 {
     hook_context *hook = context;
     void *address = hook->original.calloc(hook->original.ctx, count, size);
-    if (address != NULL && recording_states > 0 && !in_hook) {
-        in_hook = 1;
+    if (recording_states > 0 && address != NULL) {
         on_allocation(address, count * size);
-        in_hook = 0;
     }
     return address;
 }
@@ -259,15 +271,15 @@ hook_realloc(void *context, void *old_address, size_t size)
 {
     hook_context *hook = context;
     void *address = hook->original.realloc(hook->original.ctx, old_address, size);
-    if (address != NULL && !in_hook && (live.count > 0 || recording_states > 0)) {
-        in_hook = 1;
-        if (old_address != NULL && live.count > 0) {
-            on_free(old_address); /* A realloc is a free of the old block and a new one. */
-        }
-        if (recording_states > 0) {
-            on_allocation(address, size);
-        }
-        in_hook = 0;
+    if (address == NULL) {
+        return NULL; /* The old block is untouched. */
+    }
+    if (live.count > 0 && old_address != NULL &&
+        rs_live_table_may_hold(&live, (uintptr_t)old_address)) {
+        on_free(old_address); /* A realloc is a free of the old block and a new one. */
+    }
+    if (recording_states > 0) {
+        on_allocation(address, size);
     }
     return address;
 }
@@ -276,10 +288,8 @@ static void
 hook_free(void *context, void *address)
 {
     hook_context *hook = context;
-    if (address != NULL && live.count > 0 && !in_hook) {
-        in_hook = 1;
+    if (live.count > 0 && address != NULL && rs_live_table_may_hold(&live, (uintptr_t)address)) {
         on_free(address);
-        in_hook = 0;
     }
     hook->original.free(hook->original.ctx, address);
 }
@@ -333,8 +343,25 @@ forget_live_samples(void)
     }
     records_used = 0;
     first_free_record = NO_RECORD;
-    memset(live.slots, 0, sizeof(rs_live_slot) * (size_t)(live.mask + 1));
-    live.count = 0;
+    rs_live_table_clear(&live);
+}
+
+int
+rs_mem_uninstall(void)
+{
+    if (!installed || recording_states > 0) {
+        return installed ? 0 : 1;
+    }
+    if (!on_top()) {
+        return 0; /* Someone chained above us: removing ours would remove theirs. */
+    }
+    forget_live_samples();
+    const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < 2; i++) {
+        PyMem_SetAllocator(domains[i], &contexts[i].original);
+    }
+    installed = 0;
+    return 1;
 }
 
 int
@@ -352,10 +379,8 @@ rs_mem_install(void)
          * it stopped): chain again onto what runs now. */
         forget_live_samples();
     }
-    else {
-        if (initialize_tables() < 0) {
-            return -1;
-        }
+    else if (records == NULL && initialize_tables() < 0) {
+        return -1;
     }
     const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 2; i++) {

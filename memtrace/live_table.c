@@ -3,17 +3,30 @@
  *
  * The home slot of an address is its bits mixed by a multiplication (Fibonacci hashing) and
  * taken from the top, so neighbouring allocations, which differ in low bits only, spread over
- * the table. Removal is backward-shift deletion for linear probing (Knuth 6.4, algorithm R).
+ * the table; the filter's counter is taken from other bits of the same product. Removal is
+ * backward-shift deletion for linear probing (Knuth 6.4, algorithm R).
  */
 #include "live_table.h"
 
 #include "rawalloc.h"
+
+#include <string.h>
+
+#define FILTER_SIZE (1u << RS_LIVE_FILTER_BITS)
 
 static inline uint64_t
 home_of(const rs_live_table *table, uintptr_t address)
 {
     uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
     return (mixed >> 20) & table->mask;
+}
+
+/* The filter's counter of `address` (the same bits as rs_live_table_may_hold reads). */
+static inline uint8_t *
+counter_of(const rs_live_table *table, uintptr_t address)
+{
+    uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
+    return &table->filter[mixed >> (64 - RS_LIVE_FILTER_BITS)];
 }
 
 int
@@ -24,6 +37,11 @@ rs_live_table_init(rs_live_table *table, uint64_t capacity)
         slots *= 2;
     }
     table->slots = (rs_live_slot *)rs_raw_calloc(slots, sizeof(rs_live_slot));
+    table->filter = (uint8_t *)rs_raw_calloc(FILTER_SIZE, 1);
+    if (table->filter == NULL) {
+        rs_raw_free(table->slots);
+        table->slots = NULL;
+    }
     table->mask = table->slots ? slots - 1 : 0;
     table->count = 0;
     table->max_count = table->slots ? slots / 4 * 3 : 0;
@@ -35,10 +53,22 @@ void
 rs_live_table_free(rs_live_table *table)
 {
     rs_raw_free(table->slots);
+    rs_raw_free(table->filter);
     table->slots = NULL;
+    table->filter = NULL;
     table->mask = 0;
     table->count = 0;
     table->max_count = 0;
+}
+
+void
+rs_live_table_clear(rs_live_table *table)
+{
+    if (table->slots != NULL) {
+        memset(table->slots, 0, sizeof(rs_live_slot) * (size_t)(table->mask + 1));
+        memset(table->filter, 0, FILTER_SIZE);
+    }
+    table->count = 0;
 }
 
 int
@@ -63,24 +93,35 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     table->slots[index].address = address;
     table->slots[index].value = value;
     table->count++;
+    uint8_t *counter = counter_of(table, address);
+    if (*counter < 255) {
+        (*counter)++;
+    }
     return 1;
 }
 
 int
 rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
 {
-    if (table->slots == NULL) {
-        return 0;
+    if (table->slots == NULL || address == 0) {
+        return 0; /* 0 marks an empty slot: never an entry. */
+    }
+    uint8_t *counter = counter_of(table, address);
+    if (*counter == 0) {
+        return 0; /* The common case: never sampled. */
     }
     uint64_t hole = home_of(table, address);
     while (table->slots[hole].address != address) {
         if (table->slots[hole].address == 0) {
-            return 0; /* The common case: never sampled. */
+            return 0; /* A filter's false "maybe". */
         }
         hole = (hole + 1) & table->mask;
     }
     *value = table->slots[hole].value;
     table->count--;
+    if (*counter < 255) {
+        (*counter)--;
+    }
     /* Shift back each later entry of the run that may not sit past the hole. */
     uint64_t next = (hole + 1) & table->mask;
     while (table->slots[next].address != 0) {

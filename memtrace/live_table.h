@@ -4,16 +4,18 @@
  * The memory tracer's free hook looks up every freed pointer here, and almost none were
  * sampled, so a miss must be cheap: open addressing over a power-of-two array of 16-byte
  * slots (four to a cache line), keyed by the address, probed linearly, kept at most 3/4 full.
- * A miss reads the home slot and the few after it: one or two cache lines. Removal shifts the
- * following entries back instead of leaving tombstones, so probe runs stay as short as the
- * load allows however long the process runs. The capacity is fixed when the table is made (the
- * cap on live samples): when full, new samples are refused and counted, never grown into from
- * inside an allocator. The array is raw memory (rawalloc.h), never PyMem. Not thread-safe: the
- * tracer calls it with the GIL held, which every PyMem MEM or OBJ call holds.
+ * A miss reads the home slot and the few after it: one or two cache lines, and most misses
+ * do not get that far: a small counting filter in front answers them from one byte. Removal shifts
+ * the following entries back instead of leaving tombstones, so probe runs stay as short as the load
+ * allows however long the process runs. The capacity is fixed when the table is made (the cap on
+ * live samples): when full, new samples are refused and counted, never grown into from inside an
+ * allocator. The array is raw memory (rawalloc.h), never PyMem. Not thread-safe: the tracer calls
+ * it with the GIL held, which every PyMem MEM or OBJ call holds.
  */
 #ifndef RS_LIVE_TABLE_H
 #define RS_LIVE_TABLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -21,7 +23,14 @@ typedef struct {
     uint64_t value;    /* What the tracer keeps for it (a record index). */
 } rs_live_slot;
 
+/* The filter in front of the table: 2^14 one-byte counters (16 KiB, cache-resident), each
+ * counting the live addresses that hash to it. A free whose counter is 0 was never sampled
+ * and reads nothing else; with n live samples, a free reaches the table with odds n / 2^14.
+ * A counter that reaches 255 stays there (a lasting false "maybe", never a false "no"). */
+#define RS_LIVE_FILTER_BITS 14
+
 typedef struct {
+    uint8_t *filter;     /* 2^RS_LIVE_FILTER_BITS counters. */
     rs_live_slot *slots; /* mask + 1 slots. */
     uint64_t mask;
     uint64_t count;     /* Live entries. */
@@ -36,9 +45,20 @@ int rs_live_table_init(rs_live_table *table, uint64_t capacity);
 /* Frees the slots; the table is empty afterwards. */
 void rs_live_table_free(rs_live_table *table);
 
+/* Empties the table (keeping its memory). */
+void rs_live_table_clear(rs_live_table *table);
+
 /* Records `address` with `value`. Returns 1 when added, 0 when it was there (value replaced),
  * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
 int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
+
+/* Whether `address` may be in the table: 0 means certainly not (one byte read). */
+static inline int
+rs_live_table_may_hold(const rs_live_table *table, uintptr_t address)
+{
+    uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
+    return table->filter != NULL && table->filter[mixed >> (64 - RS_LIVE_FILTER_BITS)] != 0;
+}
 
 /* Removes `address`; returns 1 and its value in `*value` when it was there, 0 when not. */
 int rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value);

@@ -53,6 +53,11 @@ typedef struct rs_mem_state {
  * an exception set. Called at each memory scope's entry. */
 int rs_mem_install(void);
 
+/* Removes the hooks when no memory scope records and nothing was chained above them (removing
+ * ours would then remove that too); the live samples are forgotten, and the leak view stops
+ * following them. Returns 1 when the hooks are gone, 0 when they stay (idle). */
+int rs_mem_uninstall(void);
+
 /* A new state recording with `rate` and `nframes`, or NULL when out of memory. */
 rs_mem_state *rs_mem_state_new(uint64_t rate, int nframes);
 

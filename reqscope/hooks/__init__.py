@@ -8,6 +8,8 @@ skips the others; it returns the names it hooked. Hooks cost one branch when no 
 import importlib
 import importlib.util
 
+from .. import _core
+
 # Hook module -> the library it needs.
 HOOKS = {
     "threads": "concurrent.futures",
@@ -43,7 +45,14 @@ def install(only=None):
     return hooked
 
 
-def uninstall():
-    """Removes every hook ``install()`` put in place."""
+def uninstall(*, memory: bool = False) -> bool:
+    """Removes every hook ``install()`` put in place; with ``memory=True``, also the allocator
+    hooks the first memory scope installed.
+
+    The allocator hooks stay (idle, one test per allocation) while a memory scope records, or
+    when another tracer (tracemalloc started after reqscope) chained its hooks above them:
+    removing ours would remove that tracer's too. Returns whether they are gone (True when
+    ``memory`` is False)."""
     while _installed:
         _hook_module(_installed.pop()).uninstall()
+    return _core.memory_uninstall() if memory else True

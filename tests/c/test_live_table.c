@@ -84,3 +84,58 @@ TEST_IMPL(live_table_without_memory_refuses_everything)
     ASSERT_EQ(rs_live_table_remove(&table, 0x1000, &value), 0);
     ASSERT_EQ(table.dropped, 1);
 }
+
+/* The filter's counter of an address, as live_table.c computes it. */
+static unsigned
+filter_index(uintptr_t address)
+{
+    return (unsigned)(((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS));
+}
+
+TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
+{
+    /* 300 addresses on one filter counter, past its 255 cap: every one is still found, and
+     * after they are gone the counter stays a "maybe" that the table answers correctly. */
+    enum { COUNT = 300 };
+    static uintptr_t addresses[COUNT];
+    rs_live_table table;
+    uint64_t value = 0;
+    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
+    unsigned target = filter_index(0x10);
+    int found = 0;
+    for (uintptr_t address = 0x10; found < COUNT; address += 0x10) {
+        if (filter_index(address) == target) {
+            addresses[found++] = address;
+        }
+    }
+    for (int i = 0; i < COUNT; i++) {
+        ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
+    }
+    ASSERT_EQ(table.filter[target], 255);
+    for (int i = 0; i < COUNT; i++) {
+        ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 1);
+        ASSERT_EQ(value, (uint64_t)i);
+    }
+    ASSERT_EQ(table.count, 0);
+    ASSERT_EQ(rs_live_table_remove(&table, addresses[0], &value), 0);
+    ASSERT_EQ(rs_live_table_insert(&table, addresses[7], 7), 1);
+    ASSERT_EQ(rs_live_table_remove(&table, addresses[7], &value), 1);
+    rs_live_table_clear(&table);
+    ASSERT_EQ(table.filter[target], 0);
+    rs_live_table_free(&table);
+}
+
+TEST_IMPL(live_table_never_finds_address_zero)
+{
+    /* 0 marks an empty slot; looking it up (a free(NULL)) must not return an empty slot. */
+    rs_live_table table;
+    uint64_t value = 0;
+    ASSERT_EQ(rs_live_table_init(&table, 128), 0);
+    for (uintptr_t address = 0x10; address < 0x400; address += 0x10) {
+        ASSERT_EQ(rs_live_table_insert(&table, address, 1), 1);
+    }
+    uint64_t count = table.count;
+    ASSERT_EQ(rs_live_table_remove(&table, 0, &value), 0);
+    ASSERT_EQ(table.count, count);
+    rs_live_table_free(&table);
+}

@@ -185,3 +185,35 @@ def test_speedscope_of_a_memory_only_scope_and_its_error_without_either():
         pass
     with pytest.raises(ValueError, match="cpu=True or memory=True"):
         plain.report.render("speedscope")
+
+
+def test_uninstall_removes_our_hooks_but_never_a_tracer_chained_above_them():
+    with reqscope.profile(memory=True, on_report=None):
+        pass
+    tracemalloc.start()
+    try:
+        assert reqscope.uninstall(memory=True) is False  # tracemalloc sits above ours.
+        before, _ = tracemalloc.get_traced_memory()
+        KEEP.append(bytes(100_000))
+        after, _ = tracemalloc.get_traced_memory()
+        assert after - before >= 100_000  # tracemalloc still traces.
+    finally:
+        tracemalloc.stop()
+    with reqscope.profile(memory=True, on_report=None):
+        assert reqscope.uninstall(memory=True) is False  # A scope records.
+    assert reqscope.uninstall(memory=True) is True
+    assert reqscope.uninstall(memory=True) is True  # Already gone.
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        keep_blocks(100)  # The next memory scope installs them again.
+    assert memory_of(scope)["net_bytes"] >= 100 * 1000
+
+
+def test_frees_of_null_never_match_an_empty_slot_of_the_live_table():
+    """PyMem_Free(NULL) is common; looking NULL up once matched an empty slot (address 0) and
+    undid a random sample: exact scopes in a row, with many frees, crashed."""
+    for _ in range(3):
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+            rows = [{"id": i, "name": f"user{i}", "tags": [i % 7]} for i in range(5000)]
+            text = ",".join(f"{row['id']}:{row['name']}" for row in rows)
+            del rows
+        assert memory_of(scope)["allocated_bytes"] > len(text)
