@@ -406,6 +406,17 @@ memory_uninstall(PyObject *module, PyObject *unused)
     return PyBool_FromLong(rs_mem_uninstall());
 }
 
+PyDoc_STRVAR(after_fork_in_child_doc,
+             "after_fork_in_child()\n\nEnds, in a forked child, the scopes of the parent's "
+             "other threads (registered with os.register_at_fork).");
+
+static PyObject *
+after_fork_in_child(PyObject *module, PyObject *unused)
+{
+    rs_scope_after_fork_in_child();
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(set_growth_warmup_doc,
              "set_growth_warmup(requests)\n\nRequests of each route not followed for growth.");
 
@@ -444,6 +455,7 @@ static PyMethodDef module_methods[] = {
      memory_growth_doc},
     {"set_growth_warmup", set_growth_warmup, METH_O, set_growth_warmup_doc},
     {"memory_uninstall", memory_uninstall, METH_NOARGS, memory_uninstall_doc},
+    {"after_fork_in_child", after_fork_in_child, METH_NOARGS, after_fork_in_child_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
     {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},

@@ -64,7 +64,9 @@ typedef struct rs_scope {
     struct rs_mem_state *memory; /* Allocation samples; NULL when memory is off. Outlives the
                                     scope while its sampled allocations are alive. */
     PyObject *coroutine;         /* The asyncio task's root coroutine while it runs, or NULL. */
-    PyObject *report;            /* The report dict, built once after exit. */
+    pthread_t entering_thread;   /* The thread that entered it. */
+    struct rs_scope *active_previous, *active_next; /* The list of active scopes (GIL). */
+    PyObject *report;                               /* The report dict, built once after exit. */
 } rs_scope;
 
 extern PyTypeObject rs_ScopeType;
@@ -85,6 +87,10 @@ extern __thread rs_scope *rs_thread_scope;
  * a failing ContextVar read counts as no scope. The caller holds the GIL.
  */
 rs_scope *rs_scope_current(void);
+
+/* In a forked child: ends the scopes that other threads of the parent had entered (those
+ * threads do not exist here), so that the hooks go back to idle. Holds the GIL. */
+void rs_scope_after_fork_in_child(void);
 
 /* The scope's wall time in ms so far (until exit, then at exit). */
 double rs_scope_wall_ms(const rs_scope *scope);

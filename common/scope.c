@@ -90,6 +90,35 @@ prune_thread_chain(void)
     }
 }
 
+/* Scopes entered and not yet exited, newest first. Protected by the GIL. */
+static rs_scope *active_scopes;
+
+static void
+link_active(rs_scope *self)
+{
+    self->active_previous = NULL;
+    self->active_next = active_scopes;
+    if (active_scopes != NULL) {
+        active_scopes->active_previous = self;
+    }
+    active_scopes = self;
+}
+
+static void
+unlink_active(rs_scope *self)
+{
+    if (self->active_previous != NULL) {
+        self->active_previous->active_next = self->active_next;
+    }
+    else if (active_scopes == self) {
+        active_scopes = self->active_next;
+    }
+    if (self->active_next != NULL) {
+        self->active_next->active_previous = self->active_previous;
+    }
+    self->active_previous = self->active_next = NULL;
+}
+
 /* Whether `tuple` is NULL or holds only str. */
 static int
 all_str(PyObject *tuple)
@@ -237,6 +266,8 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     self->thread_previous = rs_thread_scope; /* The thread-local's reference moves here. */
     rs_thread_scope = (rs_scope *)Py_NewRef(self);
     self->state = RS_SCOPE_ACTIVE;
+    self->entering_thread = pthread_self();
+    link_active(self);
     atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     if (self->memory != NULL) {
         rs_mem_enable(self->memory);
@@ -248,15 +279,14 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-scope_exit(rs_scope *self, PyObject *unused)
+/* Ends an active scope: its figures freeze and its recorders stop. What is tied to the
+ * entering thread and context (the thread chain, the ContextVar) is the caller's. */
+static void
+end_scope(rs_scope *self)
 {
-    if (self->state != RS_SCOPE_ACTIVE) {
-        PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
-        return NULL;
-    }
     /* Claimed before anything below can release the GIL, so a racing exit fails cleanly. */
     self->state = RS_SCOPE_DONE;
+    unlink_active(self);
     atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     self->end_ns = rs_now_ns();
     /* The entering thread's CPU clock, read from whichever thread exits. */
@@ -267,6 +297,16 @@ scope_exit(rs_scope *self, PyObject *unused)
         rs_sampler_detach_all(self->cpu);
     }
     Py_CLEAR(self->coroutine); /* Only after detaching: the sampler reads it until then. */
+}
+
+static PyObject *
+scope_exit(rs_scope *self, PyObject *unused)
+{
+    if (self->state != RS_SCOPE_ACTIVE) {
+        PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
+        return NULL;
+    }
+    end_scope(self);
     unlink_from_thread_chain(self);
     /* Reset fails when exit runs in another context than entry (a scope handed to another
      * task); the entry context then keeps its value until it ends, which is harmless because
@@ -276,6 +316,22 @@ scope_exit(rs_scope *self, PyObject *unused)
     }
     Py_CLEAR(self->context_token);
     Py_RETURN_NONE;
+}
+
+void
+rs_scope_after_fork_in_child(void)
+{
+    rs_scope *scope = active_scopes;
+    while (scope != NULL) {
+        rs_scope *next = scope->active_next;
+        if (!pthread_equal(scope->entering_thread, pthread_self())) {
+            /* Its thread is gone; its thread chain and context die with this process's copy
+             * of them. Its clock belongs to a thread that no longer exists. */
+            scope->has_cpu_clock = 0;
+            end_scope(scope);
+        }
+        scope = next;
+    }
 }
 
 /* Scope._adopt(): makes this (active) scope current in the calling context and samples this
@@ -373,6 +429,7 @@ scope_dealloc(rs_scope *self)
 {
     PyObject_GC_UnTrack(self);
     if (self->state == RS_SCOPE_ACTIVE) {
+        unlink_active(self);
         atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     }
     Py_CLEAR(self->thread_previous);

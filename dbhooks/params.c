@@ -4,7 +4,8 @@
  * Each value becomes one 64-bit word from its type and content (ints and floats by value, str
  * and bytes by their cached hash, containers recursively, at most PARAMS_MAX_DEPTH deep); the
  * words are absorbed by SipHash-1-3 under the secret key. Built-in types never run Python code
- * here; other types use their __hash__, and unhashable ones their identity.
+ * here; bytearray and memoryview count by content; other types use their __hash__, and an
+ * unhashable value makes the digest unique (never a false duplicate).
  */
 #include "params.h"
 
@@ -122,6 +123,27 @@ absorb_sequence(siphash *state, PyObject *sequence, int depth)
     }
 }
 
+/* Mutable bytes (bytearray, memoryview) by their content, eight bytes a word. */
+static void
+absorb_buffer(siphash *state, PyObject *value)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(value, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        siphash_absorb(state, ++unique_counter);
+        return;
+    }
+    const unsigned char *bytes = view.buf;
+    siphash_absorb(state, (uint64_t)view.len);
+    for (Py_ssize_t at = 0; at < view.len; at += 8) {
+        uint64_t word = 0;
+        Py_ssize_t take = view.len - at < 8 ? view.len - at : 8;
+        memcpy(&word, bytes + at, (size_t)take);
+        siphash_absorb(state, word);
+    }
+    PyBuffer_Release(&view);
+}
+
 static void
 absorb_value(siphash *state, PyObject *value, int depth)
 {
@@ -163,10 +185,16 @@ absorb_value(siphash *state, PyObject *value, int depth)
         }
         return;
     }
+    else if (PyByteArray_Check(value) || PyMemoryView_Check(value)) {
+        absorb_buffer(state, value);
+        return;
+    }
     Py_hash_t hash = PyObject_Hash(value);
     if (hash == -1) {
+        /* Unhashable: equal only to itself, and not even then (its address could be reused by
+         * another value): never a duplicate, rather than a false one. */
         PyErr_Clear();
-        siphash_absorb(state, (uint64_t)(uintptr_t)value);
+        siphash_absorb(state, ++unique_counter);
         return;
     }
     siphash_absorb(state, (uint64_t)hash);

@@ -9,6 +9,7 @@
 """
 
 import atexit
+import os
 
 from . import _core
 from ._config import ConfigError, configure
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 
 # The sampling thread must be gone before the interpreter frees thread states.
 atexit.register(_core.sampler_stop)
+# A forked child has only the forking thread: the other threads' scopes end there.
+os.register_at_fork(after_in_child=_core.after_fork_in_child)
 
 
 def fingerprint(sql):

@@ -583,7 +583,8 @@ void
 rs_sampler_stop(void)
 {
     lock_from_python();
-    if (!running) {
+    if (!running || stop_requested) {
+        /* Not running, or another stop is joining it (a thread is joined only once). */
         pthread_mutex_unlock(&sampler_lock);
         return;
     }

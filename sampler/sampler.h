@@ -94,7 +94,7 @@ void rs_sampler_detach_all(rs_cpu_state *state);
 int rs_cpu_state_copy_stacks(rs_cpu_state *state, rs_cpu_state *copy, rs_cpu_stack ***stacks);
 
 /* Stops the sampler thread and waits for it (interpreter exit). Attachments stay; a later
- * attach starts it again. */
+ * attach starts it again. A stop that finds another one joining the thread returns at once. */
 void rs_sampler_stop(void);
 
 /* Samples taken by the sampler thread since the process started (for tests). */

@@ -310,3 +310,26 @@ def test_an_idle_sampler_thread_goes_away_and_comes_back_when_needed():
     with reqscope.profile(cpu=True, on_report=None) as scope:
         a(0.02)
     assert scope.report.to_dict()["cpu"]["samples"] > 0
+
+
+def test_stops_from_several_threads_at_once_never_join_the_sampler_twice():
+    errors = []
+
+    def profile_and_stop():
+        try:
+            for _ in range(30):
+                with reqscope.profile(cpu=True, on_report=None):
+                    sum(range(2_000))
+                _core.sampler_stop()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=profile_and_stop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        a(0.02)
+    assert scope.report.to_dict()["cpu"]["samples"] > 0  # It starts again after all that.

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -188,3 +189,43 @@ def test_cpu_time_of_a_scope_closed_on_another_thread_is_the_entering_threads():
     thread.join()
     report = scope.report.to_dict()
     assert 0 <= report["cpu_ms"] <= report["wall_ms"] + 10
+
+
+def fork_and_report(check):
+    """Runs check() in a forked child; returns what it returned, as text."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.write(write_end, str(check()).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        result = reader.read()
+    os.waitpid(pid, 0)
+    return result
+
+
+def test_a_forked_child_ends_the_scopes_of_the_parents_other_threads():
+    """Only the forking thread exists in a child: another thread's scope (memory, CPU and SQL
+    on) must end there, so the hooks go back to idle, while the forking thread's goes on."""
+    entered, release = threading.Event(), threading.Event()
+
+    def other_thread():
+        with reqscope.profile(name="other", memory=True, cpu=True, on_report=None):
+            entered.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    entered.wait(30)
+    try:
+        assert _core.is_active()
+        alone = fork_and_report(_core.is_active)
+        with reqscope.profile(name="forking", memory=True, on_report=None):
+            own = fork_and_report(lambda: (_core.is_active(), _core.current_scope().name))
+    finally:
+        release.set()
+        thread.join()
+    assert alone == "False"
+    assert own == "(True, 'forking')"

@@ -201,3 +201,33 @@ def test_a_read_slow_in_its_fetches_is_slow_and_explained(library_db):
     assert slow["time_ms"] >= 40
     assert "scan book" in slow["explain"].lower()
     assert query_named(scope, "pause")["max_ms"] >= 40
+
+
+class Unhashable:
+    """A parameter type with an adapter but no hash (equal by value, like many value objects)."""
+
+    __hash__ = None
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Unhashable) and other.value == self.value
+
+
+sqlite3.register_adapter(Unhashable, lambda item: item.value)
+
+
+def test_parameters_by_content_for_mutable_bytes_and_never_falsely_for_unhashable_ones(library_db):
+    with reqscope.profile() as scope:
+        for _ in range(2):
+            library_db.execute("SELECT ? AS blob", (bytearray(b"same bytes"),)).fetchall()
+        library_db.execute("SELECT ? AS view", (memoryview(b"one"),)).fetchall()
+        library_db.execute("SELECT ? AS view", (memoryview(b"two"),)).fetchall()
+        for value in ("a", "b", "c"):
+            # Each object is freed before the next is made, often at the same address.
+            library_db.execute("SELECT ? AS value", (Unhashable(value),)).fetchall()
+    assert query_named(scope, "as blob")["duplicates"] == 1
+    assert query_named(scope, "as view")["distinct_params"] == 2
+    assert query_named(scope, "as value")["duplicates"] == 0
+    assert query_named(scope, "as value")["distinct_params"] == 3
