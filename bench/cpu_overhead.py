@@ -44,7 +44,7 @@ INTERVAL_SECONDS = 0.001
 BASELINE = "no profiler"
 IDLE = "reqscope installed, idle"
 # Rounds per workload: each round times every variant once and takes under half a second.
-ROUNDS = 151
+ROUNDS = 301
 DJANGO_REQUESTS_PER_BATCH = 10
 # Targets for the added cost, in % of the baseline.
 TARGETS = {IDLE: 0.5, "reqscope cpu=True, 1 ms": 2.0, "reqscope cpu=True, 1 ms, sql=False": 2.0}

@@ -157,7 +157,7 @@ def check_memray(capture, run):
     size = os.path.getsize(capture.last)
     if size == 0:
         raise AssertionError("memray wrote an empty capture")
-    return f"capture of {size / 1e6:.1f} MB"
+    return f"capture of {size / 1e3:.0f} kB"
 
 
 # ---------------- Variants ----------------

@@ -24,23 +24,38 @@ typedef struct {
 /* Starts a sampler with mean `rate` (at least 1) and a random `seed`. */
 void rs_byte_sampler_init(rs_byte_sampler *sampler, uint64_t rate, uint64_t seed);
 
-/* The slow path of rs_byte_sampler_take: the weight of a picked allocation. */
+/* The slow path of rs_byte_sampler_weight: the weight of a pick from the countdown. */
 uint64_t rs__byte_sampler_weigh(rs_byte_sampler *sampler, uint64_t size);
 
-/* Counts an allocation of `size` bytes. Returns 0 when it is not sampled, else the bytes the
- * sample stands for (its weight, at least `size`). Allocations of `rate` bytes or more are
- * always sampled, at their size, and stay out of the countdown. */
+/* Counts an allocation of `size` bytes: 1 when it is not sampled (the common case: one
+ * subtraction and one branch), 0 when it is picked; rs_byte_sampler_weight then gives what the
+ * pick stands for. A sampler never started (all zero) picks everything. */
+static inline int
+rs_byte_sampler_skips(rs_byte_sampler *sampler, uint64_t size)
+{
+    if (size >= sampler->rate) {
+        return 0;
+    }
+    sampler->countdown -= (int64_t)size;
+    return sampler->countdown > 0;
+}
+
+/* The bytes an allocation picked by rs_byte_sampler_skips stands for; restarts the countdown
+ * when the pick came from it. */
 static inline uint64_t
-rs_byte_sampler_take(rs_byte_sampler *sampler, uint64_t size)
+rs_byte_sampler_weight(rs_byte_sampler *sampler, uint64_t size)
 {
     if (size >= sampler->rate) {
         return size ? size : 1;
     }
-    sampler->countdown -= (int64_t)size;
-    if (sampler->countdown > 0) {
-        return 0;
-    }
     return rs__byte_sampler_weigh(sampler, size);
+}
+
+/* Both at once: 0 when the allocation is not sampled, else the bytes it stands for. */
+static inline uint64_t
+rs_byte_sampler_take(rs_byte_sampler *sampler, uint64_t size)
+{
+    return rs_byte_sampler_skips(sampler, size) ? 0 : rs_byte_sampler_weight(sampler, size);
 }
 
 #endif /* RS_BYTE_SAMPLER_H */

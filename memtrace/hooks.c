@@ -53,8 +53,7 @@ static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
  * (this is a dlopen'ed module; these 40 bytes fit glibc's reserve for that). */
 #define HOOK_THREAD_LOCAL static __thread __attribute__((tls_model("initial-exec")))
 HOOK_THREAD_LOCAL int in_hook;
-HOOK_THREAD_LOCAL rs_byte_sampler sampler;
-HOOK_THREAD_LOCAL uint64_t sampler_rate;
+HOOK_THREAD_LOCAL rs_byte_sampler sampler; /* Rate 0 until started: it then picks everything. */
 
 static uint32_t
 take_record(void)
@@ -129,7 +128,6 @@ static void
 start_sampler(uint64_t rate)
 {
     rs_byte_sampler_init(&sampler, rate, (uint64_t)(uintptr_t)&sampler ^ rs_now_ns());
-    sampler_rate = rate;
 }
 
 /* The memory state recording for the running context: its scope's, or the nearest enclosing
@@ -150,24 +148,30 @@ recording_state(void)
     return NULL;
 }
 
+/* The paths that record stay out of line, so that the hooks' idle paths save no registers;
+ * the rarest (a sample) is also cold. */
+#define RECORDING_PATH __attribute__((noinline))
+#define SLOW_PATH __attribute__((noinline, cold))
+
 /* A pick of the countdown: the allocation is recorded for the running context's scope. The
  * countdown comes first and the scope lookup only then, so the lookup is paid once per sample,
- * not per allocation. The countdown runs on while no scope of this
- * thread records, which is harmless: it is memoryless. Entering a scope restarts it at the
- * scope's rate; a pick for a scope of another rate (another task's, a worker's) restarts it. */
-static void
-sample_allocation(void *address, size_t size, uint64_t weight)
+ * not per allocation. The countdown runs on while no scope of this thread records, which is
+ * harmless: it is memoryless. Entering a scope restarts it at the scope's rate; a pick for a
+ * scope of another rate (another task's, a worker's) restarts it and counts again. */
+static SLOW_PATH void
+sample_allocation(void *address, size_t size)
 {
     rs_mem_state *state = recording_state();
     if (state == NULL) {
         return;
     }
-    if (sampler_rate != state->rate) {
+    if (sampler.rate != state->rate) {
         start_sampler(state->rate);
-        if ((weight = rs_byte_sampler_take(&sampler, size)) == 0) {
+        if (rs_byte_sampler_skips(&sampler, size)) {
             return;
         }
     }
+    uint64_t weight = rs_byte_sampler_weight(&sampler, size);
     rs_callsite_capture capture;
     rs_callsite_capture_stack(&capture);
     rs_mem_site *site = rs__mem_site_for(state, capture.frames, capture.depth);
@@ -200,17 +204,23 @@ sample_allocation(void *address, size_t size, uint64_t weight)
     }
 }
 
-/* Every allocation while some scope records: the countdown, and a sample when it picks one
- * (never from inside a hook: the guard). */
-static inline void
-on_allocation(void *address, size_t size)
+/* An allocation the countdown picked (never recorded from inside a hook: the guard). */
+static void
+on_pick(void *address, size_t size)
 {
-    uint64_t weight = sampler_rate != 0 ? rs_byte_sampler_take(&sampler, size) : 1;
-    if (weight != 0 && !in_hook) {
+    if (address != NULL && !in_hook) {
         in_hook = 1;
-        sample_allocation(address, size, weight);
+        sample_allocation(address, size);
         in_hook = 0;
     }
+}
+
+/* Whether an allocation of `size` bytes is to be recorded: some scope records and the
+ * thread's countdown picks it. */
+static inline int
+picked(size_t size)
+{
+    return recording_states > 0 && !rs_byte_sampler_skips(&sampler, size);
 }
 
 /* A free that the filter could not rule out. */
@@ -244,14 +254,36 @@ initialize_tables(void)
     return 0;
 }
 
+/*
+ * The hooks. Each first tests whether there is anything to record (a pick of the countdown, a
+ * free that may be of a sampled block) and, when not, ends in a tail call to the allocator it
+ * replaced: an idle or unpicked allocation costs a few instructions and a jump. Otherwise an
+ * out-of-line function calls the allocator and records.
+ */
+
+static RECORDING_PATH void *
+malloc_picked(hook_context *hook, size_t size)
+{
+    void *address = hook->original.malloc(hook->original.ctx, size);
+    on_pick(address, size);
+    return address;
+}
+
 static void *
 hook_malloc(void *context, size_t size)
 {
     hook_context *hook = context;
-    void *address = hook->original.malloc(hook->original.ctx, size);
-    if (recording_states > 0 && address != NULL) {
-        on_allocation(address, size);
+    if (picked(size)) {
+        return malloc_picked(hook, size);
     }
+    return hook->original.malloc(hook->original.ctx, size);
+}
+
+static RECORDING_PATH void *
+calloc_picked(hook_context *hook, size_t count, size_t size)
+{
+    void *address = hook->original.calloc(hook->original.ctx, count, size);
+    on_pick(address, count * size);
     return address;
 }
 
@@ -259,9 +291,26 @@ static void *
 hook_calloc(void *context, size_t count, size_t size)
 {
     hook_context *hook = context;
-    void *address = hook->original.calloc(hook->original.ctx, count, size);
-    if (recording_states > 0 && address != NULL) {
-        on_allocation(address, count * size);
+    if (picked(count * size)) {
+        return calloc_picked(hook, count, size);
+    }
+    return hook->original.calloc(hook->original.ctx, count, size);
+}
+
+/* A realloc is a free of the old block and an allocation of the new one. */
+static RECORDING_PATH void *
+realloc_recorded(hook_context *hook, void *old_address, size_t size, int sample)
+{
+    void *address = hook->original.realloc(hook->original.ctx, old_address, size);
+    if (address == NULL) {
+        return NULL; /* The old block is untouched. */
+    }
+    if (live.count > 0 && old_address != NULL &&
+        rs_live_table_may_hold(&live, (uintptr_t)old_address)) {
+        on_free(old_address);
+    }
+    if (sample) {
+        on_pick(address, size);
     }
     return address;
 }
@@ -270,18 +319,18 @@ static void *
 hook_realloc(void *context, void *old_address, size_t size)
 {
     hook_context *hook = context;
-    void *address = hook->original.realloc(hook->original.ctx, old_address, size);
-    if (address == NULL) {
-        return NULL; /* The old block is untouched. */
+    int sample = picked(size);
+    if (sample || live.count > 0) {
+        return realloc_recorded(hook, old_address, size, sample);
     }
-    if (live.count > 0 && old_address != NULL &&
-        rs_live_table_may_hold(&live, (uintptr_t)old_address)) {
-        on_free(old_address); /* A realloc is a free of the old block and a new one. */
-    }
-    if (recording_states > 0) {
-        on_allocation(address, size);
-    }
-    return address;
+    return hook->original.realloc(hook->original.ctx, old_address, size);
+}
+
+static RECORDING_PATH void
+free_recorded(hook_context *hook, void *address)
+{
+    on_free(address);
+    hook->original.free(hook->original.ctx, address);
 }
 
 static void
@@ -289,7 +338,8 @@ hook_free(void *context, void *address)
 {
     hook_context *hook = context;
     if (live.count > 0 && address != NULL && rs_live_table_may_hold(&live, (uintptr_t)address)) {
-        on_free(address);
+        free_recorded(hook, address);
+        return;
     }
     hook->original.free(hook->original.ctx, address);
 }
@@ -399,7 +449,7 @@ rs_mem_enable(rs_mem_state *state)
 {
     state->recording = 1;
     recording_states++;
-    if (sampler_rate != state->rate) {
+    if (sampler.rate != state->rate) {
         start_sampler(state->rate);
     }
 }
