@@ -12,6 +12,7 @@
 #include "memory.h"
 
 #include "callsite.h"
+#include "context_reader.h"
 #include "clock.h"
 #include "fingerprint.h"
 #include "params.h"
@@ -501,6 +502,9 @@ PyInit__core(void)
     }
     if (rs_scope_var == NULL) {
         rs_scope_var = PyContextVar_New("reqscope.scope", NULL);
+        if (rs_scope_var != NULL && rs_context_reader_init(rs_scope_var) < 0) {
+            Py_CLEAR(rs_scope_var);
+        }
     }
     if (rs_scope_var == NULL || PyModule_AddObjectRef(module, "scope_var", rs_scope_var) < 0 ||
         PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||

@@ -247,7 +247,7 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->options.cpu) {
         self->coroutine = coroutine == Py_None ? NULL : Py_NewRef(coroutine);
         self->cpu = rs_cpu_state_new((uint64_t)(self->options.interval * 1e9));
-        if (self->cpu == NULL || rs_sampler_attach(self->cpu, 0, self->coroutine) < 0) {
+        if (self->cpu == NULL || rs_sampler_attach(self->cpu, 0, self->coroutine, self) < 0) {
             if (self->cpu == NULL) {
                 PyErr_NoMemory();
             }
@@ -349,7 +349,7 @@ scope_adopt(rs_scope *self, PyObject *unused)
         /* Our own reference: the scope may end, and its report free its state, while the
          * attach waits for the sampler's lock without the GIL. */
         atomic_fetch_add(&cpu->references, 1);
-        if (rs_sampler_attach(cpu, 1, NULL) < 0) {
+        if (rs_sampler_attach(cpu, 1, NULL, self) < 0) {
             PyErr_Clear(); /* The work runs unsampled rather than failing. */
         }
         rs_cpu_state_release(cpu);

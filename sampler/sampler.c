@@ -29,7 +29,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "context_reader.h"
 #include "names.h"
+#include "reqscope.h"
+#include "safe_read.h"
 #include "stack_reader.h"
 
 typedef struct {
@@ -48,6 +51,8 @@ typedef struct {
     rs_cpu_state *state;   /* One reference held. */
     const void *coroutine; /* The request's root coroutine (kept alive by its scope while
                               attached), or NULL: while another task runs, its await chain. */
+    const void *scope;     /* The scope (only compared, never read): a task it spawned runs
+                              in a copy of `context` holding it (context_reader.h). */
 } attachment;
 
 /* The registry: protected by sampler_lock. */
@@ -190,6 +195,7 @@ static struct {
 static int planned_thread_count;
 static attachment planned_attachments[RS_SAMPLER_MAX_ATTACHMENTS];
 static int planned_attachment_count;
+static char sampled_in_child[RS_SAMPLER_MAX_ATTACHMENTS]; /* This tick, per planned one. */
 static pending_sample pending[MAX_PENDING_SAMPLES];
 static int pending_count;
 static uint64_t pending_dropped;
@@ -251,34 +257,84 @@ plan_tick(uint64_t now_ns)
     planned_attachment_count = attachment_count;
 }
 
+/* The scopes a context holds: reqscope's ContextVar there, then its enclosing scopes, at
+ * most RS_CHILD_SCOPE_DEPTH; each checked to be a scope before its parent is read. */
+#define RS_CHILD_SCOPE_DEPTH 8
+
+static int
+scopes_of_context(const void *context, const void **scopes)
+{
+    const void *scope = rs_context_reader_value(context);
+    int count = 0;
+    while (scope != NULL && count < RS_CHILD_SCOPE_DEPTH) {
+        const void *type = NULL;
+        if (rs_safe_read(&type, (const char *)scope + offsetof(PyObject, ob_type), sizeof(type)) <
+                0 ||
+            type != (const void *)&rs_ScopeType) {
+            break;
+        }
+        scopes[count++] = scope;
+        if (rs_safe_read(&scope, (const char *)scope + offsetof(rs_scope, parent), sizeof(scope)) <
+            0) {
+            break;
+        }
+    }
+    return count;
+}
+
+/* Reads raw_stack for thread `t` once per tick; 1 when read, -1 when unreadable. */
+static int
+read_once(int *read, int t, const void *context)
+{
+    if (*read == 0) {
+        *read = read_consistent_stack(planned_threads[t].tstate, context) < 0 ? -1 : 1;
+        if (*read > 0) {
+            name_raw_stack();
+        }
+    }
+    return *read;
+}
+
 /* Phase 2, lock released: reads each planned thread's stack once, and the await chains of its
- * requests that are not running, into pending samples. */
+ * requests that are not running, into pending samples. A thread running a context that no
+ * scope attached (a task a request spawned) is sampled for the scopes that context holds; the
+ * request's await chain is then not sampled as well, which would count that time twice. */
 static void
 read_planned_stacks(void)
 {
     pending_count = 0;
+    memset(sampled_in_child, 0, sizeof(sampled_in_child));
     for (int t = 0; t < planned_thread_count; t++) {
         int index = planned_threads[t].index;
         uint64_t wall_ns = planned_threads[t].wall_ns, cpu_ns = planned_threads[t].cpu_ns;
         const void *context = rs_stack_read_context(planned_threads[t].tstate);
         int read = 0; /* 1 when raw_stack holds this thread's stack, -1 when unreadable. */
+        int scope_count = -1;
+        const void *scopes[RS_CHILD_SCOPE_DEPTH];
         for (int i = 0; i < planned_attachment_count; i++) {
             const attachment *each = &planned_attachments[i];
-            if (each->thread != index || (each->context != NULL && each->context != context)) {
+            if (each->thread != index) {
                 continue;
             }
-            if (read == 0) {
-                read = read_consistent_stack(planned_threads[t].tstate, context) < 0 ? -1 : 1;
-                if (read > 0) {
-                    name_raw_stack();
+            if (each->context == NULL || each->context == context) {
+                queue_sample(each, wall_ns, cpu_ns, read_once(&read, t, context) < 0);
+                continue;
+            }
+            if (scope_count < 0) {
+                scope_count = scopes_of_context(context, scopes);
+            }
+            for (int k = 0; k < scope_count; k++) {
+                if (scopes[k] == each->scope) {
+                    queue_sample(each, wall_ns, cpu_ns, read_once(&read, t, context) < 0);
+                    sampled_in_child[i] = 1;
+                    break;
                 }
             }
-            queue_sample(each, wall_ns, cpu_ns, read < 0);
         }
         for (int i = 0; i < planned_attachment_count; i++) {
             const attachment *each = &planned_attachments[i];
             if (each->thread != index || each->coroutine == NULL || each->context == context ||
-                rs_stack_read_suspended(each->coroutine, &raw_stack) < 0) {
+                sampled_in_child[i] || rs_stack_read_suspended(each->coroutine, &raw_stack) < 0) {
                 continue;
             }
             name_raw_stack();
@@ -477,7 +533,7 @@ find_or_add_thread(PyThreadState *tstate)
 }
 
 int
-rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine)
+rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, const void *scope)
 {
     PyThreadState *tstate = PyThreadState_Get();
     const void *context = whole_thread ? NULL : tstate->context;
@@ -507,7 +563,7 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine)
     }
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
-    attachments[attachment_count++] = (attachment){context, thread, state, coroutine};
+    attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
     pthread_cond_signal(&sampler_wake);
     pthread_mutex_unlock(&sampler_lock);
     return 0;

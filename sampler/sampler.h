@@ -68,13 +68,15 @@ void rs_cpu_state_release(rs_cpu_state *state);
  * Attaches `state` to the calling thread's current context, or with `whole_thread` to any
  * context the thread runs (a worker doing handed-over work), registering the thread and
  * starting the sampler thread if needed. `coroutine`, when not NULL, is the asyncio task's
- * root coroutine: while the thread runs another context, the time goes to its await chain.
- * The caller keeps `coroutine` alive until it detaches, and holds a reference to `state`
+ * root coroutine: while the thread runs another context, the time goes to its await chain,
+ * unless that context holds `scope` (a task the request spawned), whose stack is then sampled
+ * for it. The caller keeps `coroutine` alive until it detaches, and holds a reference to `state`
  * across the call (it may release the GIL). Attaching a closed state does nothing. Holds the
  * GIL. Returns 0, or -1 with an exception set (too many threads or attachments, or the
  * thread could not be started).
  */
-int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine);
+int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine,
+                      const void *scope);
 
 /* Undoes one rs_sampler_attach made by the calling thread with the same `whole_thread` (and,
  * without it, in the same context). After it returns the sampler no longer writes to `state`

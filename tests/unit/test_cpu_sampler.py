@@ -333,3 +333,44 @@ def test_stops_from_several_threads_at_once_never_join_the_sampler_twice():
     with reqscope.profile(cpu=True, on_report=None) as scope:
         a(0.02)
     assert scope.report.to_dict()["cpu"]["samples"] > 0  # It starts again after all that.
+
+
+def test_tasks_a_request_spawns_are_sampled_for_it_and_not_twice():
+    """asyncio.gather runs each child in a copy of the request's context: the children's CPU
+    goes to the request (on CPU, under their own functions), not to a request running beside
+    it, and the request's await of them is not counted again."""
+    async def child_a():
+        for _ in range(10):
+            spin(0.004)
+            await asyncio.sleep(0)
+
+    async def child_b():
+        for _ in range(10):
+            spin(0.004)
+            await asyncio.sleep(0)
+
+    async def spawning_request():
+        async with reqscope.profile(name="spawning", cpu=True, on_report=None) as scope:
+            await asyncio.gather(child_a(), child_b())
+        return scope.report.to_dict()
+
+    async def other_request():
+        async with reqscope.profile(name="other", cpu=True, on_report=None) as scope:
+            for _ in range(10):
+                b(0.004)
+                await asyncio.sleep(0)
+        return scope.report.to_dict()
+
+    async def main():
+        return await asyncio.gather(spawning_request(), other_request())
+
+    spawning, other = asyncio.run(main())
+    spawning_totals = {f["function"]: f["total_ms"] for f in spawning["cpu"]["functions"]}
+    other_names = function_names(other)
+    for child in (child_a, child_b):
+        assert spawning_totals.get(child.__qualname__, 0) >= 20, spawning_totals  # 40 ms each.
+        assert child.__qualname__ not in other_names
+    assert "b" not in spawning_totals
+    # Children's time is on CPU, and the request's samples add up to its wall time once.
+    assert spawning["cpu"]["on_cpu_ms"] >= 60
+    assert spawning["cpu"]["sampled_ms"] <= 1.15 * spawning["wall_ms"]
