@@ -206,6 +206,8 @@ def fork_and_report(check):
     return result
 
 
+# Forking with another thread alive is the point here (CPython 3.12+ warns about it).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_ends_the_scopes_of_the_parents_other_threads():
     """Only the forking thread exists in a child: another thread's scope (memory, CPU and SQL
     on) must end there, so the hooks go back to idle, while the forking thread's goes on."""
