@@ -4,6 +4,8 @@
  *   [MEM] +1.9 MiB net, 2.4 MiB allocated, 0.5 MiB freed, peak 2.0 MiB (1 in 512.0 KiB, 9 ...)
  *     net    1.9 MiB  alloc    2.0 MiB  app/views.py:42 in build_index
  *
+ * Sites: the five that allocated most, then up to five more that kept most.
+ *
  *   [MEM growth] 1 site grows across requests
  *     +10.0 KiB/request  confidence 0.99  app/views.py:12 in leak  [/leak/, requests 21-200]
  *
@@ -55,6 +57,20 @@ number(PyObject *dict, const char *key)
     return value != NULL ? PyFloat_AsDouble(value) : 0.0;
 }
 
+/* "  net ...  alloc ...  file:line in function" for one site. */
+static int
+append_site(PyObject *lines, PyObject *site, const rs_palette *p)
+{
+    char net[32], allocated[32], head[96];
+    format_bytes(number(site, "net_bytes"), net, sizeof(net));
+    format_bytes(number(site, "allocated_bytes"), allocated, sizeof(allocated));
+    snprintf(head, sizeof(head), "net %10s  alloc %10s  ", net, allocated);
+    PyObject *empty = PyUnicode_FromString("");
+    int status = empty ? rs_append_line(lines, site_line(site, head, empty, p)) : -1;
+    Py_XDECREF(empty);
+    return status;
+}
+
 int
 rs_console_memory_lines(PyObject *memory, const rs_palette *p, PyObject *lines)
 {
@@ -80,22 +96,34 @@ rs_console_memory_lines(PyObject *memory, const rs_palette *p, PyObject *lines)
         return -1;
     }
     PyObject *sites = PyDict_GetItemString(memory, "sites");
-    Py_ssize_t shown = sites != NULL && PyList_Check(sites) ? PyList_GET_SIZE(sites) : 0;
-    shown = shown > CONSOLE_TOP_SITES ? CONSOLE_TOP_SITES : shown;
-    PyObject *empty = PyUnicode_FromString("");
-    for (Py_ssize_t i = 0; empty != NULL && i < shown; i++) {
-        PyObject *site = PyList_GET_ITEM(sites, i);
-        char site_net[32], site_allocated[32], head[96];
-        format_bytes(number(site, "net_bytes"), site_net, sizeof(site_net));
-        format_bytes(number(site, "allocated_bytes"), site_allocated, sizeof(site_allocated));
-        snprintf(head, sizeof(head), "net %10s  alloc %10s  ", site_net, site_allocated);
-        if (rs_append_line(lines, site_line(site, head, empty, p)) < 0) {
-            Py_DECREF(empty);
+    if (sites == NULL || !PyList_Check(sites)) {
+        return 0;
+    }
+    /* The sites come largest allocation first: those first, then the ones that kept most and
+     * are not shown yet, by a selection over the list. */
+    Py_ssize_t count = PyList_GET_SIZE(sites);
+    Py_ssize_t by_allocation = count < CONSOLE_TOP_SITES ? count : CONSOLE_TOP_SITES;
+    for (Py_ssize_t i = 0; i < by_allocation; i++) {
+        if (append_site(lines, PyList_GET_ITEM(sites, i), p) < 0) {
             return -1;
         }
     }
-    Py_XDECREF(empty);
-    return empty == NULL || PyErr_Occurred() ? -1 : 0;
+    double last_net = -1.0;
+    for (int kept = 0; kept < CONSOLE_TOP_SITES; kept++) {
+        Py_ssize_t best = -1;
+        double best_net = 0.0;
+        for (Py_ssize_t i = by_allocation; i < count; i++) {
+            double net = number(PyList_GET_ITEM(sites, i), "net_bytes");
+            if (net > best_net && (last_net < 0 || net < last_net)) {
+                best = i, best_net = net;
+            }
+        }
+        if (best < 0 || append_site(lines, PyList_GET_ITEM(sites, best), p) < 0) {
+            return best < 0 && !PyErr_Occurred() ? 0 : -1;
+        }
+        last_net = best_net;
+    }
+    return PyErr_Occurred() ? -1 : 0;
 }
 
 /* The growth line of one site. */

@@ -187,3 +187,21 @@ def test_at_the_default_rate_the_same_leak_is_found_within_1600_requests():
     [site] = sites_of("GET /leak/")
     assert site["function"] == "leaky_view" and site["confidence"] >= 0.9
     assert 3_000 <= site["bytes_per_request"] <= 30_000  # 10 KB; about 3 SE either side.
+
+
+def test_the_console_shows_what_allocated_most_and_then_what_kept_most():
+    churners = []
+    for index in range(6):  # Six lines that allocate much and keep nothing.
+        namespace = {}
+        exec(f"def churn_{index}():\n    for _ in range(50):\n        bytes(100_000)\n",
+             namespace)
+        churners.append(namespace[f"churn_{index}"])
+    with reqscope.profile(name="job", memory=True, memory_rate=1, sql=False) as scope:
+        for churner in churners:
+            churner()
+        keep(30_000)  # Kept, but allocates less than any churner.
+    KEPT.clear()
+    site_lines = [line for line in scope.report.render("console", color=False).splitlines()
+                  if line.startswith("  net ")]
+    assert all(" in churn_" in line for line in site_lines[:5]), site_lines
+    assert site_lines[5].endswith(" in keep"), site_lines
