@@ -46,32 +46,6 @@ rs_compat_thread_state(void)
 #endif
 }
 
-/*
- * The value of ContextVar `var` in the running context, borrowed, or NULL; for an allocator
- * hook. PyContextVar_Get caches what it finds in the variable, and a hook can run while
- * CPython replaces the context's mapping (inside ContextVar.reset, whose cache it has cleared
- * and does not refill): a value cached then would dangle once the old mapping goes. So the
- * cache is put back as it was. The value is held by the context, so dropping the reference
- * the call returns never frees it. ContextVar lookups cannot fail (their hash is stored).
- */
-static inline PyObject *
-rs_compat_context_value(PyObject *var)
-{
-    PyContextVar *context_var = (PyContextVar *)var;
-    PyObject *cached = context_var->var_cached;
-    uint64_t cached_thread = context_var->var_cached_tsid;
-    uint64_t cached_version = context_var->var_cached_tsver;
-    PyObject *value = NULL;
-    if (PyContextVar_Get(var, NULL, &value) < 0) {
-        value = NULL;
-    }
-    context_var->var_cached = cached;
-    context_var->var_cached_tsid = cached_thread;
-    context_var->var_cached_tsver = cached_version;
-    Py_XDECREF(value);
-    return value;
-}
-
 /* The code object a frame runs, or NULL for frames that run no Python code. */
 static inline PyCodeObject *
 rs_compat_frame_code(rs_pyframe *frame)

@@ -282,7 +282,7 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
 /* Ends an active scope: its figures freeze and its recorders stop. What is tied to the
  * entering thread and context (the thread chain, the ContextVar) is the caller's. */
 static void
-end_scope(rs_scope *self)
+end_scope(rs_scope *self, int abandoned)
 {
     /* Claimed before anything below can release the GIL, so a racing exit fails cleanly. */
     self->state = RS_SCOPE_DONE;
@@ -292,7 +292,7 @@ end_scope(rs_scope *self)
     /* The entering thread's CPU clock, read from whichever thread exits. */
     uint64_t cpu_end_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
     self->cpu_ns = cpu_end_ns > self->cpu_start_ns ? cpu_end_ns - self->cpu_start_ns : 0;
-    rs_mem_finish(self);
+    rs_mem_finish(self, abandoned);
     if (self->cpu != NULL) {
         rs_sampler_detach_all(self->cpu);
     }
@@ -306,7 +306,7 @@ scope_exit(rs_scope *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
         return NULL;
     }
-    end_scope(self);
+    end_scope(self, 0);
     unlink_from_thread_chain(self);
     /* Reset fails when exit runs in another context than entry (a scope handed to another
      * task); the entry context then keeps its value until it ends, which is harmless because
@@ -328,7 +328,7 @@ rs_scope_after_fork_in_child(void)
             /* Its thread is gone; its thread chain and context die with this process's copy
              * of them. Its clock belongs to a thread that no longer exists. */
             scope->has_cpu_clock = 0;
-            end_scope(scope);
+            end_scope(scope, 1);
         }
         scope = next;
     }
@@ -433,7 +433,7 @@ scope_dealloc(rs_scope *self)
         atomic_fetch_sub_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     }
     Py_CLEAR(self->thread_previous);
-    rs_mem_finish(self); /* A scope dropped while active: its parent is still held. */
+    rs_mem_finish(self, 0); /* A scope dropped while active: its parent is still held. */
     rs_mem_state_free(self->memory);
     self->memory = NULL;
     scope_clear(self);

@@ -56,7 +56,7 @@ rs_growth_set_warmup(uint32_t requests)
     warmup = requests;
 }
 
-/* A hash of `object`, which is a str: str hashes cannot fail. */
+/* A hash of `object`, an exact str: str hashes run no Python code and cannot fail. */
 static uint64_t
 hash_str(PyObject *object)
 {
@@ -93,6 +93,9 @@ rs__growth_request(PyObject *name, rs_growth_route **out)
         return -1;
     }
     uint64_t request = route->requests - route->warmup - 1;
+    if (request >= UINT32_MAX / 2) {
+        return -1; /* Two billion requests followed: no more (the windows cannot grow). */
+    }
     while (request >= (uint64_t)RS_GROWTH_WINDOWS * route->window_size) {
         for (rs_growth_site *site = route->sites; site != NULL; site = site->route_next) {
             for (int i = 0; i < RS_GROWTH_WINDOWS; i++) {
@@ -110,7 +113,7 @@ rs__growth_request(PyObject *name, rs_growth_route **out)
         }
         route->window_size *= 2;
     }
-    return request < UINT32_MAX ? (int64_t)request : -1;
+    return (int64_t)request;
 }
 
 rs_growth_site *

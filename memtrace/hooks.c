@@ -13,6 +13,7 @@
  * again (forgetting live samples whose frees went unseen) when they are gone.
  */
 #include "byte_sampler.h"
+#include "context_reader.h"
 #include "growth.h"
 #include "live_table.h"
 #include "memory.h"
@@ -53,6 +54,8 @@ static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
  * (this is a dlopen'ed module; these 40 bytes fit glibc's reserve for that). */
 #define HOOK_THREAD_LOCAL static __thread __attribute__((tls_model("initial-exec")))
 HOOK_THREAD_LOCAL int in_hook;
+HOOK_THREAD_LOCAL int probing;             /* rs_mem_install asks which domains still reach us. */
+static int probe_reached[2];               /* MEM, OBJ; protected by the GIL. */
 HOOK_THREAD_LOCAL rs_byte_sampler sampler; /* Rate 0 until started: it then picks everything. */
 
 static uint32_t
@@ -135,11 +138,7 @@ start_sampler(uint64_t rate)
 static rs_mem_state *
 recording_state(void)
 {
-    PyThreadState *tstate = rs_compat_thread_state();
-    if (tstate == NULL || tstate->context == NULL) {
-        return NULL;
-    }
-    for (rs_scope *scope = (rs_scope *)rs_compat_context_value(rs_scope_var); scope != NULL;
+    for (rs_scope *scope = (rs_scope *)rs_context_reader_current_value(); scope != NULL;
          scope = scope->parent) {
         if (scope->state == RS_SCOPE_ACTIVE && scope->memory != NULL && scope->memory->recording) {
             return scope->memory;
@@ -163,6 +162,9 @@ sample_allocation(void *address, size_t size)
 {
     rs_mem_state *state = recording_state();
     if (state == NULL) {
+        if (sampler.rate == 0) {
+            start_sampler(RS_MEM_IDLE_RATE); /* A thread with no scope: pick rarely. */
+        }
         return;
     }
     if (sampler.rate != state->rate) {
@@ -264,6 +266,10 @@ initialize_tables(void)
 static RECORDING_PATH void *
 malloc_picked(hook_context *hook, size_t size)
 {
+    if (probing) {
+        probe_reached[hook - contexts] = 1;
+        return hook->original.malloc(hook->original.ctx, size);
+    }
     void *address = hook->original.malloc(hook->original.ctx, size);
     on_pick(address, size);
     return address;
@@ -344,7 +350,8 @@ hook_free(void *context, void *address)
     hook->original.free(hook->original.ctx, address);
 }
 
-/* Whether our hooks are still what the MEM and OBJ domains call first. */
+/* Whether our hooks are still what the MEM and OBJ domains call first (then removing them
+ * removes nobody else's). */
 static int
 on_top(void)
 {
@@ -359,16 +366,23 @@ on_top(void)
     return 1;
 }
 
-/* Whether tracemalloc traces now (it then sits on top of us and calls us). -1 on error. */
-static int
-tracemalloc_is_tracing(void)
+/* Which domains still reach our hooks, wherever they sit in the chain: one allocation in each,
+ * made to take the recording path (every allocation picked) with a probe flag that the hook
+ * notes and passes through. Asking the chain itself is the only sure way: a tracer chained
+ * above us may call us or, once stopped and restarted, not. */
+static void
+probe_domains(void)
 {
-    PyObject *module = PyImport_ImportModule("tracemalloc");
-    PyObject *tracing = module ? PyObject_CallMethod(module, "is_tracing", NULL) : NULL;
-    int result = tracing ? PyObject_IsTrue(tracing) : -1;
-    Py_XDECREF(tracing);
-    Py_XDECREF(module);
-    return result;
+    rs_byte_sampler saved = sampler;
+    memset(&sampler, 0, sizeof(sampler)); /* Rate 0: picks everything. */
+    recording_states++;
+    probing = 1;
+    probe_reached[0] = probe_reached[1] = 0;
+    PyMem_Free(PyMem_Malloc(1));
+    PyObject_Free(PyObject_Malloc(1));
+    probing = 0;
+    recording_states--;
+    sampler = saved;
 }
 
 /* Forgets every live sample: their frees may have gone unseen while we were unhooked. A
@@ -417,26 +431,30 @@ rs_mem_uninstall(void)
 int
 rs_mem_install(void)
 {
+    int chain[2] = {1, 1}; /* The domains to chain our hooks into. */
     if (installed) {
-        if (on_top()) {
+        probe_domains();
+        if (probe_reached[0] && probe_reached[1]) {
             return 0;
         }
-        int tracing = tracemalloc_is_tracing();
-        if (tracing != 0) {
-            return tracing < 0 ? -1 : 0; /* tracemalloc runs above us and calls us. */
-        }
-        /* Removed under us (tracemalloc, started before us, restored what it had found when
-         * it stopped): chain again onto what runs now. */
+        /* Removed under us (a tracer started before us restored what it had found when it
+         * stopped): chain again, only where we are gone, onto what runs now. Frees may have
+         * gone unseen meanwhile. */
         forget_live_samples();
+        chain[0] = !probe_reached[0];
+        chain[1] = !probe_reached[1];
     }
     else if (records == NULL && initialize_tables() < 0) {
         return -1;
     }
     const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 2; i++) {
-        PyMem_GetAllocator(domains[i], &contexts[i].original);
-        PyMemAllocatorEx ours = {&contexts[i], hook_malloc, hook_calloc, hook_realloc, hook_free};
-        PyMem_SetAllocator(domains[i], &ours);
+        if (chain[i]) {
+            PyMem_GetAllocator(domains[i], &contexts[i].original);
+            PyMemAllocatorEx ours = {&contexts[i], hook_malloc, hook_calloc, hook_realloc,
+                                     hook_free};
+            PyMem_SetAllocator(domains[i], &ours);
+        }
     }
     installed = 1;
     return 0;
@@ -492,11 +510,11 @@ merge_into(rs_mem_state *state, rs_mem_state *ancestor)
 /* Hands the live samples of `state`, whose scope `scope` ended at the top, to the growth
  * tracker under the scope's name; those it cannot follow are forgotten. */
 static void
-hand_to_growth(rs_mem_state *state, rs_scope *scope)
+hand_to_growth(rs_mem_state *state, rs_scope *scope, int abandoned)
 {
     rs_growth_route *route = NULL;
     int64_t request = -1;
-    if (scope->name != NULL && PyUnicode_Check(scope->name)) {
+    if (!abandoned && scope->name != NULL && PyUnicode_CheckExact(scope->name)) {
         request = rs__growth_request(scope->name, &route);
     }
     rs_mem_site *site, *next;
@@ -538,7 +556,7 @@ hand_to_growth(rs_mem_state *state, rs_scope *scope)
 }
 
 void
-rs_mem_finish(rs_scope *scope)
+rs_mem_finish(rs_scope *scope, int abandoned)
 {
     rs_mem_state *state = scope->memory;
     if (state == NULL || !state->recording) {
@@ -555,10 +573,22 @@ rs_mem_finish(rs_scope *scope)
     }
     if (ancestor != NULL) {
         merge_into(state, ancestor);
+        return;
     }
-    else {
-        hand_to_growth(state, scope);
-    }
+    /* Resolving lines runs Python code: an exception in flight (a scope dropped while one
+     * propagates) is put aside and back. */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *in_flight = PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+#endif
+    hand_to_growth(state, scope, abandoned);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(in_flight);
+#else
+    PyErr_Restore(type, value, traceback);
+#endif
 }
 
 void

@@ -22,8 +22,9 @@
 #include "rawalloc.h"
 #include <uthash.h>
 
-#define RS_MEM_MAX_SITES 16384       /* Distinct stacks per scope. */
-#define RS_MEM_LIVE_SLOTS (1u << 19) /* Live sampled allocations: 3/4 of this. */
+#define RS_MEM_MAX_SITES 16384        /* Distinct stacks per scope. */
+#define RS_MEM_LIVE_SLOTS (1u << 19)  /* Live sampled allocations: 3/4 of this. */
+#define RS_MEM_IDLE_RATE (512 * 1024) /* The countdown of a thread that runs no memory scope. */
 
 struct rs_growth_site;
 
@@ -72,9 +73,11 @@ void rs_mem_enable(rs_mem_state *state);
  * and sites freeze. The sampled allocations it leaves alive go to the nearest enclosing scope
  * that still records memory, whose totals and sites then include everything this scope saw;
  * without one, to the growth tracker (growth.h) under the scope's name, each at the line of
- * the user's code that allocated it. Called at a safe point, with the GIL; never raises.
+ * the user's code that allocated it. An `abandoned` scope (one whose thread did not survive a
+ * fork) hands nothing to the growth tracker: it is no finished request. Called at a safe
+ * point, with the GIL; never raises, and leaves an exception in flight untouched.
  */
-void rs_mem_finish(rs_scope *scope);
+void rs_mem_finish(rs_scope *scope, int abandoned);
 
 /* Forgets the growth tracker's routes and sites, and the allocations handed to it. */
 void rs_mem_growth_reset(void);

@@ -3,12 +3,15 @@
  *
  * The layouts are CPython's: PyContext and PyHamtObject from the internal headers of the
  * version we build against, the node structs (private to Python/hamt.c in 3.11, and unchanged
- * in layout from 3.11 to 3.13) mirrored here.
+ * in layout from 3.11 to 3.13) mirrored here. Keys are compared by identity: nothing here
+ * runs Python code or can raise, so the allocator hooks use the same walk with plain loads.
  */
 #include "context_reader.h"
 
 #include "safe_read.h"
 #include "compat.h"
+
+#include <string.h>
 
 #define HAMT_MAX_LEVELS 7 /* 32-bit hashes, 5 bits per level. */
 #define HAMT_ARRAY_SIZE 32
@@ -78,16 +81,30 @@ rs_context_reader_init(PyObject *variable)
     array_type = large;
     variable_address = variable;
     variable_hash = (int32_t)((uint64_t)hash & 0xffffffffu) ^ (int32_t)((uint64_t)hash >> 32);
+    if (variable_hash == -1) {
+        variable_hash = -2; /* As CPython's hamt_hash. */
+    }
+    return 0;
+}
+
+/* How a lookup reads memory: safe copies (another thread's, no GIL), or plain loads (the
+ * calling thread's, GIL held). Returns 0, or -1 when the bytes could not be read. */
+typedef int (*reader)(void *destination, const void *address, size_t size);
+
+static int
+plain_read(void *destination, const void *address, size_t size)
+{
+    memcpy(destination, address, size);
     return 0;
 }
 
 /* One level of CPython's lookup: the value, or the child node to go on with (*node), or
  * neither (not found or unreadable). */
 static const void *
-find_in_node(const void **node, uint32_t shift)
+find_in_node(reader read, const void **node, uint32_t shift)
 {
     const void *type = NULL;
-    if (rs_safe_read(&type, (const char *)*node + offsetof(PyObject, ob_type), sizeof(type)) < 0) {
+    if (read(&type, (const char *)*node + offsetof(PyObject, ob_type), sizeof(type)) < 0) {
         return *node = NULL;
     }
     uint32_t slot = ((uint32_t)variable_hash >> shift) & 0x1f;
@@ -95,13 +112,12 @@ find_in_node(const void **node, uint32_t shift)
         const void *child = NULL;
         const char *entry =
             (const char *)*node + offsetof(array_node, a_array) + (size_t)slot * sizeof(PyObject *);
-        *node = rs_safe_read(&child, entry, sizeof(child)) == 0 ? child : NULL;
+        *node = read(&child, entry, sizeof(child)) == 0 ? child : NULL;
         return NULL;
     }
     uint32_t bitmap = 0;
     if (type != bitmap_type ||
-        rs_safe_read(&bitmap, (const char *)*node + offsetof(bitmap_node, b_bitmap),
-                     sizeof(bitmap)) < 0 ||
+        read(&bitmap, (const char *)*node + offsetof(bitmap_node, b_bitmap), sizeof(bitmap)) < 0 ||
         !(bitmap & (1u << slot))) {
         return *node = NULL;
     }
@@ -109,7 +125,7 @@ find_in_node(const void **node, uint32_t shift)
     const void *pair[2] = {NULL, NULL};
     const char *entry = (const char *)*node + offsetof(bitmap_node, b_array) +
                         (size_t)(2 * index) * sizeof(PyObject *);
-    if (rs_safe_read(pair, entry, sizeof(pair)) < 0) {
+    if (read(pair, entry, sizeof(pair)) < 0) {
         return *node = NULL;
     }
     if (pair[0] == NULL) {
@@ -120,23 +136,35 @@ find_in_node(const void **node, uint32_t shift)
     return pair[0] == variable_address ? pair[1] : NULL;
 }
 
-const void *
-rs_context_reader_value(const void *context)
+static const void *
+lookup(reader read, const void *context)
 {
     const void *mapping = NULL, *node = NULL;
     if (variable_address == NULL || context == NULL ||
-        rs_safe_read(&mapping, (const char *)context + offsetof(PyContext, ctx_vars),
-                     sizeof(mapping)) < 0 ||
+        read(&mapping, (const char *)context + offsetof(PyContext, ctx_vars), sizeof(mapping)) <
+            0 ||
         mapping == NULL ||
-        rs_safe_read(&node, (const char *)mapping + offsetof(PyHamtObject, h_root), sizeof(node)) <
-            0) {
+        read(&node, (const char *)mapping + offsetof(PyHamtObject, h_root), sizeof(node)) < 0) {
         return NULL;
     }
     for (uint32_t level = 0; node != NULL && level < HAMT_MAX_LEVELS; level++) {
-        const void *value = find_in_node(&node, 5 * level);
+        const void *value = find_in_node(read, &node, 5 * level);
         if (value != NULL) {
             return value;
         }
     }
     return NULL;
+}
+
+const void *
+rs_context_reader_value(const void *context)
+{
+    return lookup(rs_safe_read, context);
+}
+
+const void *
+rs_context_reader_current_value(void)
+{
+    PyThreadState *tstate = rs_compat_thread_state();
+    return tstate != NULL ? lookup(plain_read, tstate->context) : NULL;
 }

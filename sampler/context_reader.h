@@ -23,4 +23,10 @@ int rs_context_reader_init(PyObject *variable);
  * or NULL when it has none or anything read fails validation. Needs no GIL. */
 const void *rs_context_reader_value(const void *context);
 
+/* The value of the variable in the calling thread's current context, borrowed, or NULL. With
+ * the GIL held, by plain loads: no Python code, no exception, no allocation, and unlike
+ * PyContextVar_Get no write to the variable's cache (which, filled from inside an allocator
+ * hook during ContextVar.reset, would dangle). For the allocator hooks. */
+const void *rs_context_reader_current_value(void);
+
 #endif /* RS_CONTEXT_READER_H */

@@ -1,13 +1,20 @@
 """The memory tracer: estimates against tracemalloc, frees, and coexistence with tracemalloc."""
 
 import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
 import reqscope
 
 KEEP = []
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def keep_blocks(count, size=1000):
@@ -217,3 +224,44 @@ def test_frees_of_null_never_match_an_empty_slot_of_the_live_table():
             text = ",".join(f"{row['id']}:{row['name']}" for row in rows)
             del rows
         assert memory_of(scope)["allocated_bytes"] > len(text)
+
+
+def test_a_tool_chained_above_our_hooks_is_kept_and_we_keep_recording(tmp_path):
+    """Another tool's hooks above ours (not tracemalloc): the next memory scope must see that
+    ours are still called, not chain them again above that tool (which made every allocation
+    loop between the two), and must still record. In a child interpreter: a loop crashes."""
+    library = tmp_path / "passthrough.so"
+    source = Path(__file__).parent / "helpers" / "passthrough_allocator.c"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
+                    "-o", str(library), str(source)], check=True)
+    script = textwrap.dedent(f"""
+        import ctypes, reqscope
+        kept = []
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None):
+            pass
+        ctypes.PyDLL({str(library)!r}).install_passthrough()
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+            kept.append(bytes(50_000))
+        print(scope.report.to_dict()["memory"]["net_bytes"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 50_000
+
+
+def test_tracemalloc_restarted_after_it_removed_our_hooks_does_not_hide_them():
+    """tracemalloc started, a memory scope (ours chained above it), tracemalloc stopped (which
+    puts back what it found, removing ours) and started again: ours are no longer called, and
+    the next scope must notice and chain them again."""
+    tracemalloc.start()
+    with reqscope.profile(memory=True, on_report=None):
+        pass
+    tracemalloc.stop()
+    tracemalloc.start()
+    try:
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+            keep_blocks(100)
+    finally:
+        tracemalloc.stop()
+    assert memory_of(scope)["net_bytes"] >= 100 * 1000

@@ -205,3 +205,19 @@ def test_the_console_shows_what_allocated_most_and_then_what_kept_most():
                   if line.startswith("  net ")]
     assert all(" in churn_" in line for line in site_lines[:5]), site_lines
     assert site_lines[5].endswith(" in keep"), site_lines
+
+
+class RouteName(str):
+    """A str subclass whose hash fails: exiting its scope must not run it (or raise)."""
+
+    def __hash__(self):
+        raise ValueError("hash of a route name")
+
+
+def test_a_scope_named_by_a_str_subclass_exits_cleanly_and_is_not_followed():
+    with reqscope.profile(name=RouteName("GET /odd/"), memory=True, memory_rate=1, sql=False,
+                          on_report=None) as scope:
+        KEPT.append(bytes(10_000))
+    KEPT.clear()
+    assert scope.report.to_dict()["memory"]["allocated_bytes"] >= 10_000
+    assert sites_of("GET /odd/", everything=True) == []
