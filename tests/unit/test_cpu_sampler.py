@@ -158,8 +158,11 @@ def test_work_handed_to_a_thread_pool_or_to_thread_is_sampled_in_the_scope():
         scope = asyncio.run(main())
     finally:
         reqscope.uninstall()
-    measured, _ = shares(scope.report.to_dict())
-    assert measured.get("a", 0) > 20 and measured.get("b", 0) > 20, measured
+    # Each ran 50 ms on a worker: judged by its own time, not by its share, which depends on
+    # how long the event loop waited around it. Usually 49-50 ms are seen; a loaded machine
+    # makes some reads of a spinning thread inconsistent, and those samples are dropped.
+    totals = {f["function"]: f["total_ms"] for f in scope.report.to_dict()["cpu"]["functions"]}
+    assert totals.get("a", 0) >= 20 and totals.get("b", 0) >= 20, totals
 
 
 def test_folded_and_speedscope_outputs_hold_the_samples():
