@@ -270,7 +270,10 @@ def test_time_waiting_in_a_query_is_off_cpu_under_execute_and_matches_the_sql_se
     execute_wall = sum(stack["wall_ms"] for stack in under_execute)
     execute_cpu = sum(stack["cpu_ms"] for stack in under_execute)
     assert sql_ms >= 150
-    assert abs(execute_wall - sql_ms) <= 0.15 * sql_ms, (execute_wall, sql_ms)
+    # Within 25%: a sample carries the time since the previous one, so when the sampler thread
+    # is starved on a loaded machine the end of the wait can land in the frames after execute
+    # (seen on CI: 150 of 177 ms).
+    assert abs(execute_wall - sql_ms) <= 0.25 * sql_ms, (execute_wall, sql_ms)
     assert execute_cpu < 0.2 * execute_wall
 
 
