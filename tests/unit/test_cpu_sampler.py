@@ -377,6 +377,7 @@ def test_tasks_a_request_spawns_are_sampled_for_it_and_not_twice():
         assert spawning_totals.get(child.__qualname__, 0) >= 20, spawning_totals  # 40 ms each.
         assert child.__qualname__ not in other_names
     assert "b" not in spawning_totals
-    # Children's time is on CPU, and the request's samples add up to its wall time once.
-    assert spawning["cpu"]["on_cpu_ms"] >= 60
-    assert spawning["cpu"]["sampled_ms"] <= 1.15 * spawning["wall_ms"]
+    # Children's time is on CPU (80 ms of spinning; less CPU when the machine is loaded), and
+    # the request's samples add up to its wall time once, not twice.
+    assert spawning["cpu"]["on_cpu_ms"] >= 40
+    assert spawning["cpu"]["sampled_ms"] <= 1.3 * spawning["wall_ms"]
