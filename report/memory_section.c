@@ -4,7 +4,8 @@
  * Totals are estimates in bytes (each sample weighted by 1/p, exact at rate 1): allocated and
  * freed during the scope, net (allocated during the scope and still alive when it ended, or
  * now while it runs; the counts freeze at the end), and the peak of that. Sites group samples
- * by the line that allocated (the innermost frame), largest allocation first; "frames" and
+ * by the line that allocated (the innermost frame, past reqscope's own), largest allocation
+ * first; "frames" and
  * "stacks" keep each distinct allocation stack, root first, for speedscope.
  */
 #include "memory.h"
@@ -87,9 +88,29 @@ done:
     return status;
 }
 
+/* The innermost frame of `site` outside reqscope's own package (`own_paths`, a tuple of str
+ * or NULL): what profile() itself allocates inside a scope is the caller's line, as in SQL
+ * call sites. The innermost frame when every one is reqscope's. */
+static int
+innermost_outside(const rs_mem_site *site, PyObject *own_paths)
+{
+    for (int i = 0; own_paths != NULL && i < site->depth; i++) {
+        PyObject *file = site->frames[i].code->co_filename;
+        int own = 0;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(own_paths) && !own; k++) {
+            own = PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(own_paths, k), 0, PY_SSIZE_T_MAX,
+                                      -1) == 1;
+        }
+        if (!own) {
+            return i;
+        }
+    }
+    return 0;
+}
+
 /* {(file, line, function): [allocated, net, count]} of the sites, as the report's list. */
 static PyObject *
-site_list(const rs_mem_state *state)
+site_list(const rs_mem_state *state, PyObject *own_paths)
 {
     PyObject *totals = PyDict_New();
     PyObject *result = NULL;
@@ -100,10 +121,10 @@ site_list(const rs_mem_state *state)
     HASH_ITER(hh, state->sites, site, next) {
         PyObject *key;
         if (site->depth > 0) {
-            PyCodeObject *code = site->frames[0].code;
+            const rs_frame_ref *frame = &site->frames[innermost_outside(site, own_paths)];
+            PyCodeObject *code = frame->code;
             key = Py_BuildValue("(OiO)", code->co_filename,
-                                PyCode_Addr2Line(code, site->frames[0].instruction),
-                                code->co_qualname);
+                                PyCode_Addr2Line(code, frame->instruction), code->co_qualname);
         }
         else {
             key = Py_BuildValue("(sis)", "<unknown>", 0, "<unknown>");
@@ -153,7 +174,7 @@ rs_report_memory(rs_scope *scope, PyObject *dropped)
 {
     const rs_mem_state *state = scope->memory;
     uint64_t net = state->allocated_bytes - state->freed_bytes;
-    PyObject *sites = site_list(state);
+    PyObject *sites = site_list(state, scope->options.own_paths);
     if (sites == NULL) {
         return NULL;
     }

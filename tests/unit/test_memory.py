@@ -265,3 +265,11 @@ def test_tracemalloc_restarted_after_it_removed_our_hooks_does_not_hide_them():
     finally:
         tracemalloc.stop()
     assert memory_of(scope)["net_bytes"] >= 100 * 1000
+
+
+def test_what_profile_itself_allocates_is_the_callers_line_not_a_reqscope_site():
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        keep_blocks(10)
+    package = str(Path(reqscope.__file__).parent)
+    assert memory_of(scope)["sites"]
+    assert not any(site["file"].startswith(package) for site in memory_of(scope)["sites"])
