@@ -63,6 +63,20 @@ hash_str(PyObject *object)
     return (uint64_t)PyObject_Hash(object);
 }
 
+/* Sums of a range of windows. */
+static growth_window
+sum_windows(const rs_growth_site *site, int from, int to)
+{
+    growth_window sum = {0, 0, 0, 0};
+    for (int i = from; i < to; i++) {
+        sum.allocated += site->windows[i].allocated;
+        sum.alive += site->windows[i].alive;
+        sum.allocated_count += site->windows[i].allocated_count;
+        sum.alive_count += site->windows[i].alive_count;
+    }
+    return sum;
+}
+
 int64_t
 rs__growth_request(PyObject *name, rs_growth_route **out)
 {
@@ -99,16 +113,9 @@ rs__growth_request(PyObject *name, rs_growth_route **out)
     while (request >= (uint64_t)RS_GROWTH_WINDOWS * route->window_size) {
         for (rs_growth_site *site = route->sites; site != NULL; site = site->route_next) {
             for (int i = 0; i < RS_GROWTH_WINDOWS; i++) {
-                growth_window merged = {0, 0, 0, 0};
-                if (i < RS_GROWTH_WINDOWS / 2) {
-                    for (int j = 2 * i; j <= 2 * i + 1; j++) {
-                        merged.allocated += site->windows[j].allocated;
-                        merged.alive += site->windows[j].alive;
-                        merged.allocated_count += site->windows[j].allocated_count;
-                        merged.alive_count += site->windows[j].alive_count;
-                    }
-                }
-                site->windows[i] = merged;
+                growth_window empty = {0, 0, 0, 0};
+                site->windows[i] =
+                    i < RS_GROWTH_WINDOWS / 2 ? sum_windows(site, 2 * i, 2 * i + 2) : empty;
             }
         }
         route->window_size *= 2;
@@ -177,20 +184,6 @@ rs__growth_remove(rs_growth_site *site, uint32_t request, uint64_t weight)
     if (window->alive_count > 0) {
         window->alive_count--;
     }
-}
-
-/* Sums of a range of windows. */
-static growth_window
-sum_windows(const rs_growth_site *site, int from, int to)
-{
-    growth_window sum = {0, 0, 0, 0};
-    for (int i = from; i < to; i++) {
-        sum.allocated += site->windows[i].allocated;
-        sum.alive += site->windows[i].alive;
-        sum.allocated_count += site->windows[i].allocated_count;
-        sum.alive_count += site->windows[i].alive_count;
-    }
-    return sum;
 }
 
 /* The report entry of `site`, or Py_None when it is not to be reported; NULL on error. */

@@ -43,6 +43,7 @@ typedef struct {
 
 /* All below: protected by the GIL. */
 static hook_context contexts[2]; /* MEM, OBJ. */
+static const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 static int installed;
 static long recording_states; /* States recording now. */
 static rs_live_table live;    /* Address -> index into records. */
@@ -355,7 +356,6 @@ hook_free(void *context, void *address)
 static int
 on_top(void)
 {
-    const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 2; i++) {
         PyMemAllocatorEx current;
         PyMem_GetAllocator(domains[i], &current);
@@ -420,7 +420,6 @@ rs_mem_uninstall(void)
         return 0; /* Someone chained above us: removing ours would remove theirs. */
     }
     forget_live_samples();
-    const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 2; i++) {
         PyMem_SetAllocator(domains[i], &contexts[i].original);
     }
@@ -433,6 +432,9 @@ rs_mem_install(void)
 {
     int chain[2] = {1, 1}; /* The domains to chain our hooks into. */
     if (installed) {
+        if (on_top()) {
+            return 0; /* Called first in both domains: reached for sure, no probe needed. */
+        }
         probe_domains();
         if (probe_reached[0] && probe_reached[1]) {
             return 0;
@@ -447,7 +449,6 @@ rs_mem_install(void)
     else if (records == NULL && initialize_tables() < 0) {
         return -1;
     }
-    const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 2; i++) {
         if (chain[i]) {
             PyMem_GetAllocator(domains[i], &contexts[i].original);

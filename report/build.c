@@ -54,3 +54,25 @@ fail:
     Py_XDECREF(dropped);
     return NULL;
 }
+
+int
+rs_sort_descending(PyObject *list, const char *key, const char *then)
+{
+    PyObject *operator_module = PyImport_ImportModule("operator");
+    PyObject *getter = operator_module == NULL ? NULL
+                       : then != NULL
+                           ? PyObject_CallMethod(operator_module, "itemgetter", "ss", key, then)
+                           : PyObject_CallMethod(operator_module, "itemgetter", "s", key);
+    PyObject *sort = getter ? PyObject_GetAttrString(list, "sort") : NULL;
+    PyObject *arguments = sort ? PyTuple_New(0) : NULL;
+    PyObject *keywords =
+        arguments ? Py_BuildValue("{s:O,s:O}", "key", getter, "reverse", Py_True) : NULL;
+    PyObject *sorted = keywords ? PyObject_Call(sort, arguments, keywords) : NULL;
+    Py_XDECREF(sorted);
+    Py_XDECREF(keywords);
+    Py_XDECREF(arguments);
+    Py_XDECREF(sort);
+    Py_XDECREF(getter);
+    Py_XDECREF(operator_module);
+    return sorted != NULL ? 0 : -1;
+}

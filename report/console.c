@@ -141,6 +141,15 @@ similar_item(PyObject *query)
                          PyDict_GetItemString(query, "text"));
 }
 
+PyObject *
+rs_join_lines(PyObject *lines)
+{
+    PyObject *separator = PyUnicode_FromString("\n");
+    PyObject *text = separator ? PyUnicode_Join(separator, lines) : NULL;
+    Py_XDECREF(separator);
+    return text;
+}
+
 int
 rs_append_line(PyObject *lines, PyObject *line)
 {
@@ -336,11 +345,7 @@ rs_render_console(PyObject *report, int color)
     if (memory != NULL && memory != Py_None && rs_console_memory_lines(memory, p, lines) < 0) {
         goto done;
     }
-    PyObject *separator = PyUnicode_FromString("\n");
-    if (separator != NULL) {
-        result = PyUnicode_Join(separator, lines);
-        Py_DECREF(separator);
-    }
+    result = rs_join_lines(lines);
 done:
     Py_DECREF(lines);
     return result;

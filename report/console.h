@@ -20,6 +20,9 @@ PyObject *rs_printable(PyObject *text, Py_ssize_t width);
 /* The file name relative to the working directory when it lies under it, printable. */
 PyObject *rs_short_path(PyObject *file);
 
+/* The lines joined by newlines: a new str, or NULL with an exception set. */
+PyObject *rs_join_lines(PyObject *lines);
+
 /* Appends `line` to `lines` and releases it. Returns 0, or -1 (line NULL or append failed). */
 int rs_append_line(PyObject *lines, PyObject *line);
 

@@ -186,11 +186,7 @@ rs_render_growth(PyObject *sites, int color)
             goto done;
         }
     }
-    PyObject *separator = PyUnicode_FromString("\n");
-    if (separator != NULL) {
-        result = PyUnicode_Join(separator, lines);
-        Py_DECREF(separator);
-    }
+    result = rs_join_lines(lines);
 done:
     Py_DECREF(lines);
     return result;

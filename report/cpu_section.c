@@ -168,22 +168,7 @@ functions_list(const function_table *table)
     if (result == NULL) {
         return NULL;
     }
-    PyObject *operator_module = PyImport_ImportModule("operator");
-    PyObject *key = operator_module ? PyObject_CallMethod(operator_module, "itemgetter", "ss",
-                                                          "self_ms", "total_ms")
-                                    : NULL;
-    PyObject *sort = key ? PyObject_GetAttrString(result, "sort") : NULL;
-    PyObject *arguments = sort ? PyTuple_New(0) : NULL;
-    PyObject *keywords =
-        arguments ? Py_BuildValue("{s:O,s:O}", "key", key, "reverse", Py_True) : NULL;
-    PyObject *sorted = keywords ? PyObject_Call(sort, arguments, keywords) : NULL;
-    Py_XDECREF(sorted);
-    Py_XDECREF(keywords);
-    Py_XDECREF(arguments);
-    Py_XDECREF(sort);
-    Py_XDECREF(key);
-    Py_XDECREF(operator_module);
-    if (sorted == NULL) {
+    if (rs_sort_descending(result, "self_ms", "total_ms") < 0) {
         Py_DECREF(result);
         return NULL;
     }

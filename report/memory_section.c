@@ -178,29 +178,10 @@ rs_report_memory(rs_scope *scope, PyObject *dropped)
     if (sites == NULL) {
         return NULL;
     }
-    PyObject *key = PyUnicode_FromString("allocated_bytes");
-    PyObject *sort_key = NULL;
-    if (key != NULL) {
-        PyObject *operator_module = PyImport_ImportModule("operator");
-        sort_key =
-            operator_module ? PyObject_CallMethod(operator_module, "itemgetter", "O", key) : NULL;
-        Py_XDECREF(operator_module);
-        Py_DECREF(key);
-    }
-    PyObject *sort = sort_key ? PyObject_GetAttrString(sites, "sort") : NULL;
-    PyObject *arguments = sort ? PyTuple_New(0) : NULL;
-    PyObject *keywords =
-        arguments ? Py_BuildValue("{s:O,s:O}", "key", sort_key, "reverse", Py_True) : NULL;
-    PyObject *sorted = keywords ? PyObject_Call(sort, arguments, keywords) : NULL;
-    Py_XDECREF(keywords);
-    Py_XDECREF(arguments);
-    Py_XDECREF(sort);
-    Py_XDECREF(sort_key);
-    if (sorted == NULL) {
+    if (rs_sort_descending(sites, "allocated_bytes", NULL) < 0) {
         Py_DECREF(sites);
         return NULL;
     }
-    Py_DECREF(sorted);
     if (rs_dict_put(dropped, "memory_sites", PyLong_FromUnsignedLongLong(state->dropped_sites)) <
             0 ||
         rs_dict_put(dropped, "memory_live", PyLong_FromUnsignedLongLong(state->dropped_live)) < 0) {

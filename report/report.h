@@ -31,6 +31,10 @@ PyObject *rs_render_console(PyObject *report, int color);
  * set. */
 PyObject *rs_render_speedscope(PyObject *report);
 
+/* Sorts `list` (of dicts) in place by item `key`, then by `then` when not NULL, largest first.
+ * Returns 0, or -1 with an exception set. */
+int rs_sort_descending(PyObject *list, const char *key, const char *then);
+
 /* Sets report[key] = value and releases value. Returns 0, or -1 (value NULL or set failed). */
 static inline int
 rs_dict_put(PyObject *dict, const char *key, PyObject *value)
