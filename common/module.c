@@ -397,6 +397,16 @@ memory_growth(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+PyDoc_STRVAR(memory_growth_dropped_doc,
+             "memory_growth_dropped() -> dict\n\nRoutes and lines the leak view could not "
+             "follow (its tables were full).");
+
+static PyObject *
+memory_growth_dropped(PyObject *module, PyObject *unused)
+{
+    return rs_growth_dropped();
+}
+
 PyDoc_STRVAR(memory_uninstall_doc,
              "memory_uninstall() -> bool\n\nRemoves the allocator hooks if no memory scope "
              "records and none was chained above them; whether they are gone.");
@@ -456,6 +466,7 @@ static PyMethodDef module_methods[] = {
      memory_growth_doc},
     {"set_growth_warmup", set_growth_warmup, METH_O, set_growth_warmup_doc},
     {"memory_uninstall", memory_uninstall, METH_NOARGS, memory_uninstall_doc},
+    {"memory_growth_dropped", memory_growth_dropped, METH_NOARGS, memory_growth_dropped_doc},
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS, after_fork_in_child_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},

@@ -242,6 +242,13 @@ rs_growth_report(double min_confidence, int everything)
     return result;
 }
 
+PyObject *
+rs_growth_dropped(void)
+{
+    return Py_BuildValue("{s:K,s:K}", "routes", (unsigned long long)dropped_routes, "sites",
+                         (unsigned long long)dropped_sites);
+}
+
 void
 rs__growth_clear(void)
 {

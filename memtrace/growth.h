@@ -49,6 +49,10 @@ void rs__growth_remove(rs_growth_site *site, uint32_t request, uint64_t weight);
  * exception set on error. */
 PyObject *rs_growth_report(double min_confidence, int everything);
 
+/* {"routes": n, "sites": n}: the routes and lines not followed because their table was full
+ * (or their hash collided with another's). NULL with an exception set on error. */
+PyObject *rs_growth_dropped(void);
+
 /* Sets the warm-up, in requests per route; applies to routes not seen yet. */
 void rs_growth_set_warmup(uint32_t requests);
 

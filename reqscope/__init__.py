@@ -13,13 +13,13 @@ import os
 
 from . import _core
 from ._config import ConfigError, configure
-from ._growth import memory_growth, render_memory_growth
+from ._growth import memory_growth, memory_growth_dropped, render_memory_growth
 from ._profile import Scope, profile
 from ._report import Report
 from .hooks import install, uninstall
 
 __all__ = ["ConfigError", "Report", "Scope", "configure", "fingerprint", "install",
-           "memory_growth", "profile", "render_memory_growth", "uninstall"]
+           "memory_growth", "memory_growth_dropped", "profile", "render_memory_growth", "uninstall"]
 __version__ = "0.1.0"
 
 # The sampling thread must be gone before the interpreter frees thread states.

@@ -35,8 +35,20 @@ def memory_growth(min_confidence: float = 0.9, *, everything: bool = False,
     return sites
 
 
+def memory_growth_dropped() -> dict:
+    """{"routes": n, "sites": n}: what the leak view could not follow because its tables (1,024
+    routes, 8,192 lines) were full. Cleared by ``memory_growth(reset=True)``."""
+    return _core.memory_growth_dropped()
+
+
 def render_memory_growth(sites: list[dict] | None = None, *, color: bool | None = None) -> str:
-    """The console text of ``sites`` (by default, ``memory_growth()`` now)."""
+    """The console text of ``sites`` (by default, ``memory_growth()`` now), with a line saying
+    what was not followed when the tables were full."""
     if sites is None:
         sites = memory_growth()
-    return _core.render_growth(list(sites), use_colour() if color is None else color)
+    text = _core.render_growth(list(sites), use_colour() if color is None else color)
+    dropped = memory_growth_dropped()
+    if dropped["routes"] or dropped["sites"]:
+        text += (f"\n  not followed (tables full): {dropped['routes']} route(s), "
+                 f"{dropped['sites']} line(s)")
+    return text

@@ -221,3 +221,14 @@ def test_a_scope_named_by_a_str_subclass_exits_cleanly_and_is_not_followed():
     KEPT.clear()
     assert scope.report.to_dict()["memory"]["allocated_bytes"] >= 10_000
     assert sites_of("GET /odd/", everything=True) == []
+
+
+def test_routes_past_the_table_are_counted_and_said():
+    for number in range(1030):  # The route table holds 1,024.
+        with reqscope.profile(name=f"GET /route/{number}", memory=True, memory_rate=1,
+                              sql=False, on_report=None):
+            pass
+    assert reqscope.memory_growth_dropped()["routes"] >= 6
+    assert "not followed (tables full): " in reqscope.render_memory_growth(color=False)
+    reqscope.memory_growth(reset=True)
+    assert reqscope.memory_growth_dropped() == {"routes": 0, "sites": 0}
