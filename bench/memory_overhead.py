@@ -4,8 +4,10 @@ Two workloads (bench/workloads/): alloc_heavy (about 60,000 allocations a run, t
 for a tracer) and django_view (the view of cpu_overhead through the test client, 10 requests
 per batch).
 
-Variants: no tracer (reqscope's allocator hooks removed); reqscope installed, idle (its hooks
-in place, no memory scope); reqscope ``memory=True`` at the default 512 KiB, and exact
+Variants: no tracer (reqscope's allocator hooks removed); reqscope installed, idle (a memory
+scope ran before, none runs now: the hooks have left the allocator chain); reqscope idle while
+the leak view follows a live allocation (the hooks stay in the chain to see its free: the cost
+of an idle process that hunts leaks); reqscope ``memory=True`` at the default 512 KiB, and exact
 (``memory_rate=1``); tracemalloc at 1 and at 16 frames; memray. reqscope and tracemalloc are
 started and stopped around each run (each request), as a middleware does, inside the clock;
 memray's Tracker writes a capture file, so it wraps a whole batch (also inside the clock), and
@@ -20,6 +22,7 @@ tests/unit/test_memory.py.)
 """
 
 import contextlib
+import ctypes
 import os
 import tempfile
 import time
@@ -33,8 +36,9 @@ from workloads import alloc_heavy, django_view
 
 BASELINE = "no tracer"
 IDLE = "reqscope installed, idle"
+FOLLOWING = "reqscope idle, leak view following"
 SAMPLED = "reqscope memory=True, 512 KiB"
-TARGETS = {IDLE: 0.5, SAMPLED: 3.0}
+TARGETS = {IDLE: 0.5, FOLLOWING: 0.5, SAMPLED: 3.0}
 CLOSE_ROUNDS = 151
 PEER_ROUNDS = 15
 DJANGO_REQUESTS_PER_BATCH = 10
@@ -43,8 +47,12 @@ ALLOC_RUNS_PER_BATCH = 4
 
 # ---------------- The hooks' state, set outside the clock ----------------
 
+FOLLOWED = []  # What the leak view follows in the FOLLOWING variant.
+ALLOCATORS_WITHOUT_HOOKS = None  # What PyMem_GetAllocator gives with our hooks out; set by run().
+
 
 def remove_hooks():
+    FOLLOWED.clear()
     if not reqscope.uninstall(memory=True):
         raise AssertionError("reqscope's allocator hooks could not be removed")
 
@@ -52,6 +60,48 @@ def remove_hooks():
 def install_hooks():
     with reqscope.profile(name="install", memory=True, sql=False, on_report=None):
         pass
+
+
+def idle_hooks():
+    """A memory scope ran and the leak view follows nothing: the hooks left the chain."""
+    FOLLOWED.clear()
+    reqscope.memory_growth(reset=True)
+    install_hooks()
+
+
+class AllocatorFunctions(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
+
+
+def allocators_now():
+    """What the MEM and OBJ domains call first (PyMem_GetAllocator)."""
+    found = []
+    for domain in (1, 2):  # PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ.
+        functions = AllocatorFunctions()
+        ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(domain), ctypes.byref(functions))
+        found.append(tuple(getattr(functions, name) for name, _ in functions._fields_))
+    return found
+
+
+def hooks_in_chain():
+    return allocators_now() != ALLOCATORS_WITHOUT_HOOKS
+
+
+def follow_an_allocation():
+    """A finished request under a followed route (no warm-up) that left one block alive: the
+    hooks stay in the allocator chain until it is freed."""
+    if FOLLOWED:
+        return
+    warmup = reqscope.configure().memory_warmup
+    reqscope.configure(memory_warmup=0)
+    try:
+        with reqscope.profile(name="GET /follow/", memory=True, memory_rate=1, sql=False,
+                              on_report=None):
+            FOLLOWED.append(bytearray(4096))
+    finally:
+        reqscope.configure(memory_warmup=warmup)
+    if not reqscope.memory_growth(everything=True):
+        raise AssertionError("the leak view follows nothing")
 
 
 # ---------------- Tracers, each wrapped around one run ----------------
@@ -135,9 +185,19 @@ def check_exact(run, runs):
 
 
 def check_idle(run):
-    install_hooks()
+    idle_hooks()
     run()
-    return "hooks in place, no scope"
+    if hooks_in_chain():
+        raise AssertionError("idle, the hooks did not leave the allocator chain")
+    return "hooks out of the chain, no scope"
+
+
+def check_following(run):
+    follow_an_allocation()
+    run()
+    if not hooks_in_chain():
+        raise AssertionError("following an allocation, the hooks left the allocator chain")
+    return "hooks in the chain, no scope"
 
 
 def check_tracemalloc(instrument, run):
@@ -168,7 +228,8 @@ def close_variants(run, runs):
     samples, allocated = check_reqscope(reqscope_memory(512 * 1024), run, runs)
     return {
         BASELINE: (batch(remove_hooks, nothing, run, runs), "hooks removed"),
-        IDLE: (batch(install_hooks, nothing, run, runs), check_idle(run)),
+        IDLE: (batch(idle_hooks, nothing, run, runs), check_idle(run)),
+        FOLLOWING: (batch(follow_an_allocation, nothing, run, runs), check_following(run)),
         SAMPLED: (batch(install_hooks, reqscope_memory(512 * 1024), run, runs),
                   f"{samples} samples, ~{allocated / runs / 1e6:.2f} MB/run"),
     }
@@ -214,6 +275,9 @@ def django_request():
 
 
 def run():
+    global ALLOCATORS_WITHOUT_HOOKS
+    remove_hooks()
+    ALLOCATORS_WITHOUT_HOOKS = allocators_now()
     request = django_request()
     workloads = [("alloc-heavy pure Python", alloc_heavy.run_once, ALLOC_RUNS_PER_BATCH,
                   "ms per run", "alloc"),

@@ -5,12 +5,19 @@
  * changes what the program gets. A hook cannot take a lock or call Python: it runs inside
  * every allocation of the interpreter, possibly inside reqscope's own code, with the GIL held;
  * the GIL is what protects the tables, and a thread-local guard lets any allocation made while
- * a hook records pass straight through. The fast test is two integers: recording scopes, and
- * sampled allocations alive (a free must be looked up only while some may be).
+ * a hook records pass straight through. The fast tests: an allocation reads the count of
+ * recording scopes (and then the thread's countdown), a free one byte of the live table's
+ * filter (all zero while no sample is alive).
  *
- * The hooks are never removed by us, but tracemalloc, started before them, puts back what it
- * found when it stops, which removes them: each memory scope's entry checks, and chains them
- * again (forgetting live samples whose frees went unseen) when they are gone.
+ * The hooks are in the chain only while something needs them: a memory scope records, or a
+ * sampled allocation is alive (its free must be seen). When neither holds and they are still
+ * first in both domains, the end of a memory scope takes them out again, so a process that is
+ * not profiling memory pays nothing per allocation; the next memory scope chains them afresh.
+ * Swapping MEM and OBJ allocators is safe under the GIL, which every call of those domains
+ * holds (the known races of PyMem_SetAllocator are the RAW domain's, called without it).
+ * They are never taken out from under another tool chained above them. tracemalloc, started
+ * before them, puts back what it found when it stops, which removes them: each memory scope's
+ * entry checks, and chains them again (forgetting live samples whose frees went unseen).
  */
 #include "byte_sampler.h"
 #include "context_reader.h"
@@ -340,11 +347,13 @@ free_recorded(hook_context *hook, void *address)
     hook->original.free(hook->original.ctx, address);
 }
 
+/* One byte of the filter answers: the tables exist while the hooks are chained, and a free
+ * of NULL that the filter lets through finds nothing (address 0 is never in the table). */
 static void
 hook_free(void *context, void *address)
 {
     hook_context *hook = context;
-    if (live.count > 0 && address != NULL && rs_live_table_may_hold(&live, (uintptr_t)address)) {
+    if (rs_live_table_may_hold(&live, (uintptr_t)address)) {
         free_recorded(hook, address);
         return;
     }
@@ -410,6 +419,29 @@ forget_live_samples(void)
     rs_live_table_clear(&live);
 }
 
+/* Takes our hooks out of both domains, putting back what they chain to. The caller checked
+ * that they are first in both and that no sample is alive: every record is unused. */
+static void
+leave_chain(void)
+{
+    for (int i = 0; i < 2; i++) {
+        PyMem_SetAllocator(domains[i], &contexts[i].original);
+    }
+    installed = 0;
+    records_used = 0;
+    first_free_record = NO_RECORD;
+}
+
+/* Leaves the chain when nothing needs the hooks: no scope records, no sample is alive (no
+ * free to watch), and they are first in both domains. */
+static void
+leave_chain_when_unneeded(void)
+{
+    if (installed && recording_states == 0 && live.count == 0 && on_top()) {
+        leave_chain();
+    }
+}
+
 int
 rs_mem_uninstall(void)
 {
@@ -420,10 +452,7 @@ rs_mem_uninstall(void)
         return 0; /* Someone chained above us: removing ours would remove theirs. */
     }
     forget_live_samples();
-    for (int i = 0; i < 2; i++) {
-        PyMem_SetAllocator(domains[i], &contexts[i].original);
-    }
-    installed = 0;
+    leave_chain();
     return 1;
 }
 
@@ -576,6 +605,11 @@ rs_mem_finish(rs_scope *scope, int abandoned)
         merge_into(state, ancestor);
         return;
     }
+    /* Hooks chained above a tracer that then stopped were put back out by it, unseen. */
+    if (installed && !on_top()) {
+        probe_domains();
+        state->hooks_removed = !probe_reached[0] || !probe_reached[1];
+    }
     /* Resolving lines runs Python code: an exception in flight (a scope dropped while one
      * propagates) is put aside and back. */
 #if PY_VERSION_HEX >= 0x030C0000
@@ -590,6 +624,7 @@ rs_mem_finish(rs_scope *scope, int abandoned)
 #else
     PyErr_Restore(type, value, traceback);
 #endif
+    leave_chain_when_unneeded();
 }
 
 void
@@ -603,4 +638,5 @@ rs_mem_growth_reset(void)
         }
     }
     rs__growth_clear();
+    leave_chain_when_unneeded();
 }

@@ -69,6 +69,7 @@ rs_live_table_clear(rs_live_table *table)
         memset(table->filter, 0, FILTER_SIZE);
     }
     table->count = 0;
+    table->saturated = 0;
 }
 
 int
@@ -97,6 +98,9 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     if (*counter < 255) {
         (*counter)++;
     }
+    else {
+        table->saturated = 1;
+    }
     return 1;
 }
 
@@ -121,6 +125,10 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     table->count--;
     if (*counter < 255) {
         (*counter)--;
+    }
+    if (table->count == 0 && table->saturated) {
+        memset(table->filter, 0, FILTER_SIZE); /* Stuck counters: nothing is left to count. */
+        table->saturated = 0;
     }
     /* Shift back each later entry of the run that may not sit past the hole. */
     uint64_t next = (hole + 1) & table->mask;

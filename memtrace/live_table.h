@@ -26,7 +26,8 @@ typedef struct {
 /* The filter in front of the table: 2^14 one-byte counters (16 KiB, cache-resident), each
  * counting the live addresses that hash to it. A free whose counter is 0 was never sampled
  * and reads nothing else; with n live samples, a free reaches the table with odds n / 2^14.
- * A counter that reaches 255 stays there (a lasting false "maybe", never a false "no"). */
+ * A counter that reaches 255 stays there (a lasting false "maybe", never a false "no") until
+ * the table is empty again, when every counter is reset. */
 #define RS_LIVE_FILTER_BITS 14
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     uint64_t count;     /* Live entries. */
     uint64_t max_count; /* 3/4 of the slots. */
     uint64_t dropped;   /* Inserts refused because the table was full. */
+    int saturated;      /* Some counter stuck at 255. */
 } rs_live_table;
 
 /* Makes an empty table of at least `capacity` slots (rounded up to a power of two, at least
@@ -52,12 +54,13 @@ void rs_live_table_clear(rs_live_table *table);
  * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
 int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
 
-/* Whether `address` may be in the table: 0 means certainly not (one byte read). */
+/* Whether `address` may be in the initialised `table`: 0 means certainly not (one byte read;
+ * every counter is 0 while the table is empty). */
 static inline int
 rs_live_table_may_hold(const rs_live_table *table, uintptr_t address)
 {
     uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
-    return table->filter != NULL && table->filter[mixed >> (64 - RS_LIVE_FILTER_BITS)] != 0;
+    return table->filter[mixed >> (64 - RS_LIVE_FILTER_BITS)] != 0;
 }
 
 /* Removes `address`; returns 1 and its value in `*value` when it was there, 0 when not. */

@@ -48,10 +48,13 @@ typedef struct rs_mem_state {
     rs_mem_site *sites;
     unsigned site_count;
     uint64_t dropped_sites, dropped_live;
+    int hooks_removed; /* Found at its end: another tool took our hooks out of the chain
+                          while it recorded (tracemalloc.stop() after tracemalloc.start()
+                          and this scope's entry), so its figures miss what followed. */
 } rs_mem_state;
 
-/* Installs the hooks, or chains them again if something removed them. Returns 0, or -1 with
- * an exception set. Called at each memory scope's entry. */
+/* Chains the hooks in (again, after they left the chain or something removed them). Returns
+ * 0, or -1 with an exception set. Called at each memory scope's entry. */
 int rs_mem_install(void);
 
 /* Removes the hooks when no memory scope records and nothing was chained above them (removing
@@ -74,12 +77,15 @@ void rs_mem_enable(rs_mem_state *state);
  * that still records memory, whose totals and sites then include everything this scope saw;
  * without one, to the growth tracker (growth.h) under the scope's name, each at the line of
  * the user's code that allocated it. An `abandoned` scope (one whose thread did not survive a
- * fork) hands nothing to the growth tracker: it is no finished request. Called at a safe
- * point, with the GIL; never raises, and leaves an exception in flight untouched.
+ * fork) hands nothing to the growth tracker: it is no finished request. When then no scope
+ * records and no sample is alive, the hooks leave the chain (if nothing sits above them).
+ * Called at a safe point, with the GIL; never raises, and leaves an exception in flight
+ * untouched.
  */
 void rs_mem_finish(rs_scope *scope, int abandoned);
 
-/* Forgets the growth tracker's routes and sites, and the allocations handed to it. */
+/* Forgets the growth tracker's routes and sites, and the allocations handed to it (the hooks
+ * then leave the chain if nothing else needs them). */
 void rs_mem_growth_reset(void);
 
 /* Internal to memtrace: the site of a stack in `state`, made on first use (NULL when the

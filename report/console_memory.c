@@ -88,10 +88,13 @@ rs_console_memory_lines(PyObject *memory, const rs_palette *p, PyObject *lines)
         format_bytes(sample_rate, every, sizeof(every));
         snprintf(rate, sizeof(rate), "1 in %s", every);
     }
-    char summary[256];
-    snprintf(summary, sizeof(summary),
-             "%s[MEM]%s +%s net, %s allocated, %s freed, peak %s (%s, %.0f samples)", p->bold,
-             p->reset, net, allocated, freed, peak, rate, number(memory, "samples"));
+    PyObject *removed = PyDict_GetItemString(memory, "hooks_removed");
+    char summary[320];
+    snprintf(
+        summary, sizeof(summary),
+        "%s[MEM]%s +%s net, %s allocated, %s freed, peak %s (%s, %.0f samples)%s", p->bold,
+        p->reset, net, allocated, freed, peak, rate, number(memory, "samples"),
+        removed == Py_True ? "; incomplete: another tool took reqscope's allocator hooks out" : "");
     if (PyErr_Occurred() || rs_append_line(lines, PyUnicode_FromString(summary)) < 0) {
         return -1;
     }

@@ -189,11 +189,11 @@ rs_report_memory(rs_scope *scope, PyObject *dropped)
         return NULL;
     }
     PyObject *section = Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:N}", "sample_rate", (unsigned long long)state->rate,
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:N}", "sample_rate", (unsigned long long)state->rate,
         "allocated_bytes", (unsigned long long)state->allocated_bytes, "freed_bytes",
         (unsigned long long)state->freed_bytes, "net_bytes", (unsigned long long)net, "peak_bytes",
         (unsigned long long)state->peak_bytes, "samples", (unsigned long long)state->samples,
-        "sites", sites);
+        "hooks_removed", state->hooks_removed ? Py_True : Py_False, "sites", sites);
     if (section != NULL && add_stacks(state, section) < 0) {
         Py_CLEAR(section);
     }

@@ -94,20 +94,27 @@ filter_index(uintptr_t address)
 
 TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
 {
-    /* 300 addresses on one filter counter, past its 255 cap: every one is still found, and
-     * after they are gone the counter stays a "maybe" that the table answers correctly. */
+    /* 300 addresses on one filter counter, past its 255 cap: every one is still found; after
+     * they are gone the counter stays a "maybe" that the table answers correctly while another
+     * entry lives, and every counter is 0 again once the table is empty (a free of any address
+     * is then answered by the filter alone). */
     enum { COUNT = 300 };
     static uintptr_t addresses[COUNT];
     rs_live_table table;
     uint64_t value = 0;
     ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
     unsigned target = filter_index(0x10);
+    uintptr_t other = 0x10;
+    while (filter_index(other) == target) {
+        other += 0x10;
+    }
     int found = 0;
     for (uintptr_t address = 0x10; found < COUNT; address += 0x10) {
         if (filter_index(address) == target) {
             addresses[found++] = address;
         }
     }
+    ASSERT_EQ(rs_live_table_insert(&table, other, 1000), 1);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
     }
@@ -116,9 +123,14 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
         ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 1);
         ASSERT_EQ(value, (uint64_t)i);
     }
-    ASSERT_EQ(table.count, 0);
+    ASSERT_EQ(table.count, 1);
+    ASSERT_EQ(rs_live_table_may_hold(&table, addresses[0]), 1); /* Stuck: a false "maybe". */
     ASSERT_EQ(rs_live_table_remove(&table, addresses[0], &value), 0);
+    ASSERT_EQ(rs_live_table_remove(&table, other, &value), 1);
+    ASSERT_EQ(table.count, 0);
+    ASSERT_EQ(rs_live_table_may_hold(&table, addresses[0]), 0); /* Reset once empty. */
     ASSERT_EQ(rs_live_table_insert(&table, addresses[7], 7), 1);
+    ASSERT_EQ(rs_live_table_may_hold(&table, addresses[7]), 1);
     ASSERT_EQ(rs_live_table_remove(&table, addresses[7], &value), 1);
     rs_live_table_clear(&table);
     ASSERT_EQ(table.filter[target], 0);

@@ -1,5 +1,6 @@
 """The memory tracer: estimates against tracemalloc, frees, and coexistence with tracemalloc."""
 
+import ctypes
 import json
 import os
 import subprocess
@@ -103,7 +104,11 @@ def test_memory_freed_within_the_scope_is_not_net_growth():
 @pytest.mark.parametrize("tracemalloc_stops_first", [True, False])
 def test_tracemalloc_started_and_stopped_in_either_order(tracemalloc_first,
                                                           tracemalloc_stops_first):
+    """Our hooks are out of the chain while nothing needs them. A tracemalloc started then
+    sits below them once a scope chains them in, and its stop puts back what it found, which
+    takes ours out too: that scope misses what followed, and says so."""
     block = 1000 + bytes.__basicsize__
+    assert reqscope.uninstall(memory=True) is True  # Out of the chain, whatever ran before.
     if tracemalloc_first:
         tracemalloc.start()
     scope = reqscope.profile(memory=True, memory_rate=1, on_report=None).__enter__()
@@ -119,9 +124,12 @@ def test_tracemalloc_started_and_stopped_in_either_order(tracemalloc_first,
         scope.close()
         tracemalloc.stop()
     assert traced >= 100 * block
-    blocks = 200 if tracemalloc_stops_first else 100
+    removed = tracemalloc_first and tracemalloc_stops_first
+    blocks = 200 if tracemalloc_stops_first and not removed else 100
     allocated = allocated_at_line(memory_of(scope), "keep_blocks", ALLOCATING_LINE)
     assert blocks * block <= allocated <= blocks * block + 16 * 1024  # Plus the list's growth.
+    assert memory_of(scope)["hooks_removed"] is removed
+    assert ("incomplete: another tool" in scope.report.render("console")) is removed
     with reqscope.profile(memory=True, memory_rate=1, on_report=None) as later:
         keep_blocks(50)
     allocated = allocated_at_line(memory_of(later), "keep_blocks", ALLOCATING_LINE)
@@ -195,10 +203,10 @@ def test_speedscope_of_a_memory_only_scope_and_its_error_without_either():
 
 
 def test_uninstall_removes_our_hooks_but_never_a_tracer_chained_above_them():
-    with reqscope.profile(memory=True, on_report=None):
-        pass
+    scope = reqscope.profile(memory=True, on_report=None).__enter__()
     tracemalloc.start()
     try:
+        scope.close()
         assert reqscope.uninstall(memory=True) is False  # tracemalloc sits above ours.
         before, _ = tracemalloc.get_traced_memory()
         KEEP.append(bytes(100_000))
@@ -213,6 +221,49 @@ def test_uninstall_removes_our_hooks_but_never_a_tracer_chained_above_them():
     with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
         keep_blocks(100)  # The next memory scope installs them again.
     assert memory_of(scope)["net_bytes"] >= 100 * 1000
+
+
+class AllocatorFunctions(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
+
+
+def allocators_now():
+    """What the MEM and OBJ domains call first (PyMem_GetAllocator), as tuples."""
+    found = []
+    for domain in (1, 2):  # PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ.
+        functions = AllocatorFunctions()
+        ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(domain), ctypes.byref(functions))
+        found.append(tuple(getattr(functions, name) for name, _ in functions._fields_))
+    return found
+
+
+def test_the_hooks_are_in_the_chain_only_while_a_scope_records_or_a_sample_lives():
+    """An idle process pays nothing per allocation: the hooks leave the chain when the last
+    memory scope ends and no sampled allocation is alive; they stay while the leak view follows
+    one (its free must be seen), and leave when that is freed and a later scope ends."""
+    reqscope.memory_growth(reset=True)
+    assert reqscope.uninstall(memory=True) is True
+    original = allocators_now()
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
+        assert allocators_now() != original
+        churn_blocks(100)
+    assert memory_of(scope)["allocated_bytes"] >= 100 * 1000
+    assert allocators_now() == original  # Nothing alive: out again.
+    warmup = reqscope.configure().memory_warmup
+    reqscope.configure(memory_warmup=0)
+    followed = []
+    try:
+        with reqscope.profile(name="GET /keeps/", memory=True, memory_rate=1, on_report=None):
+            followed.append(bytes(50_000))
+        assert allocators_now() != original  # The leak view follows that block.
+        assert reqscope.memory_growth(everything=True)
+        followed.clear()
+        with reqscope.profile(memory=True, on_report=None):
+            pass
+        assert allocators_now() == original  # Its free was seen; nothing alive now.
+    finally:
+        reqscope.configure(memory_warmup=warmup)
+        reqscope.memory_growth(reset=True)
 
 
 def test_frees_of_null_never_match_an_empty_slot_of_the_live_table():
