@@ -8,9 +8,10 @@
  * (safe_names.c, through safe_read.h); a cache maps addresses to ids, and its key includes the
  * code object's name and file pointers and first line, so a code object freed and replaced at
  * the same address by another function misses the cache instead of lying. The cache is
- * cleared when full, so code created and freed in a loop keeps memory flat. The interned names
- * are bounded by RS_NAMES_MAX (then new ones count as dropped). Only the sampler thread
- * interns; rs_names_get needs no lock.
+ * cleared when full, so code created and freed in a loop keeps memory flat. The portable build
+ * names each frame while it walks it, under the GIL (portable_walker.c), through
+ * rs_names_intern_content. The interned names are bounded by RS_NAMES_MAX (then new ones count
+ * as dropped). Only the sampler thread interns; rs_names_get needs no lock.
  */
 #ifndef RS_NAMES_H
 #define RS_NAMES_H
@@ -31,8 +32,16 @@ typedef struct {
 } rs_name;
 
 /* The id of a sampled frame's name (RS_NAME_UNKNOWN when it cannot be read or the table is
- * full). */
+ * full). The portable walker has named the frame already: its id is in the frame. */
+#ifdef RS_PORTABLE
+static inline uint32_t
+rs_names_intern(const rs_raw_frame *frame)
+{
+    return frame->name;
+}
+#else
 uint32_t rs_names_intern(const rs_raw_frame *frame);
+#endif
 
 /* The id of the name made of `function` and `file` (UTF-8, copied when new), `line` and
  * `first_line`, interned when new; RS_NAME_UNKNOWN when the table is full or out of memory.
