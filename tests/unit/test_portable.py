@@ -28,7 +28,8 @@ def portable(tmp_path_factory):
     library = tmp_path_factory.mktemp("portable_lib")
     temp = tmp_path_factory.mktemp("portable_temp")
     environment = dict(os.environ, REQSCOPE_PORTABLE="1", CFLAGS="-MD")
-    environment.pop("REQSCOPE_SANITIZE", None)
+    if os.environ.get("REQSCOPE_TEST_SANITIZED"):  # tools/asan: the portable build too.
+        environment["REQSCOPE_SANITIZE"] = "1"
     result = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(library),
          "--build-temp", str(temp)],
