@@ -88,7 +88,6 @@ def test_cpu_and_memory_limits_are_each_warned_once_naming_the_python(portable):
         import warnings, reqscope
         from reqscope import _core
         assert _core.PORTABLE is True
-        warnings.simplefilter("always")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for _ in range(3):
