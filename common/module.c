@@ -20,6 +20,12 @@
 #include "console.h"
 #include "sampler.h"
 
+#ifdef RS_PORTABLE
+#define BUILT_PORTABLE 1 /* No internal CPython header (setup.py, README "Supported Pythons"). */
+#else
+#define BUILT_PORTABLE 0
+#endif
+
 /* Called as fetch_explainer(cursor, fingerprint, sql, params) when a fetch makes a read slow
  * enough to EXPLAIN; set once by reqscope.hooks._explain. Protected by the GIL. */
 static PyObject *fetch_explainer;
@@ -519,6 +525,7 @@ PyInit__core(void)
     }
     if (rs_scope_var == NULL || PyModule_AddObjectRef(module, "scope_var", rs_scope_var) < 0 ||
         PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||
+        PyModule_AddObjectRef(module, "PORTABLE", BUILT_PORTABLE ? Py_True : Py_False) < 0 ||
         PyModule_AddIntConstant(module, "SQL_MANY", RS_SQL_MANY) < 0 ||
         PyModule_AddIntConstant(module, "SQL_SCRIPT", RS_SQL_SCRIPT) < 0 ||
         PyModule_AddIntConstant(module, "SQL_CONN_SCOPED", RS_SQL_CONN_SCOPED) < 0 ||

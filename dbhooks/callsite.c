@@ -1,72 +1,13 @@
 /*
- * callsite.c: capture of the Python stack under a SQL statement, and its resolution.
- *
- * Capture runs inside the SQL hook for every statement, so it reads the interpreter's frame
- * structs directly (see compat.h) and does no allocation and no Python call: it copies up to
- * RS_CALLSITE_MAX_DEPTH (code, instruction) pairs and hashes them. A frame of a registered lazy
- * loader (Django's related-object descriptors, SQLAlchemy's LazyLoader) also leaves its "self"
- * behind, so the report can label an N+1 with the relation that caused it.
+ * callsite.c: the registry of lazy loaders that capture consults, and the resolution of a
+ * captured stack to the user's file:line. Capture itself is build-specific:
+ * callsite_capture.c reads the interpreter's frame structs, callsite_capture_portable.c the
+ * public frame API.
  */
 #include "callsite.h"
 
-#include "compat.h"
-
-typedef struct {
-    PyObject *code;    /* Strong. */
-    PyObject *labeler; /* Strong. */
-} lazy_loader;
-
-/* Registered lazy loaders. Written at import time with the GIL, read by hooks with the GIL. */
-static lazy_loader lazy_loaders[RS_CALLSITE_MAX_LAZY_LOADERS];
-static int lazy_loader_count;
-
-static inline uint64_t
-mix64(uint64_t hash, uint64_t value)
-{
-    hash ^= value + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2);
-    return hash * 0xff51afd7ed558ccdull;
-}
-
-const void *
-rs_callsite_current_frame(void)
-{
-    return rs_compat_current_frame(PyThreadState_Get());
-}
-
-void
-rs_callsite_capture_stack(rs_callsite_capture *out)
-{
-    rs_pyframe *frame = rs_compat_current_frame(PyThreadState_Get());
-    uint64_t hash = 0xcbf29ce484222325ull; /* Running hash of the pairs. */
-    int depth = 0;                         /* Pairs kept so far. */
-
-    out->lazy_owner = NULL;
-    out->lazy_labeler = NULL;
-    for (; frame != NULL && depth < RS_CALLSITE_MAX_DEPTH; frame = frame->previous) {
-        if (!rs_compat_frame_is_visible(frame)) {
-            continue;
-        }
-        PyCodeObject *code = rs_compat_frame_code(frame);
-        int instruction = rs_compat_frame_instruction(frame);
-        if (out->lazy_owner == NULL) {
-            for (int i = 0; i < lazy_loader_count; i++) {
-                if ((PyObject *)code == lazy_loaders[i].code) {
-                    out->lazy_owner = rs_compat_frame_first_local(frame);
-                    out->lazy_labeler = out->lazy_owner ? lazy_loaders[i].labeler : NULL;
-                    break;
-                }
-            }
-        }
-        out->frames[depth].code = code;
-        out->frames[depth].instruction = instruction;
-        out->frame_addresses[depth] = frame;
-        hash = mix64(hash, (uint64_t)(uintptr_t)code);
-        hash = mix64(hash, (uint64_t)instruction);
-        depth++;
-    }
-    out->depth = depth;
-    out->hash = hash;
-}
+rs__lazy_loader rs__lazy_loaders[RS_CALLSITE_MAX_LAZY_LOADERS];
+int rs__lazy_loader_count;
 
 int
 rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler)
@@ -77,19 +18,19 @@ rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler)
                         "and a callable");
         return -1;
     }
-    for (int i = 0; i < lazy_loader_count; i++) {
-        if (lazy_loaders[i].code == code) {
-            Py_SETREF(lazy_loaders[i].labeler, Py_NewRef(labeler));
+    for (int i = 0; i < rs__lazy_loader_count; i++) {
+        if (rs__lazy_loaders[i].code == code) {
+            Py_SETREF(rs__lazy_loaders[i].labeler, Py_NewRef(labeler));
             return 0;
         }
     }
-    if (lazy_loader_count == RS_CALLSITE_MAX_LAZY_LOADERS) {
+    if (rs__lazy_loader_count == RS_CALLSITE_MAX_LAZY_LOADERS) {
         PyErr_SetString(PyExc_RuntimeError, "too many lazy loaders registered");
         return -1;
     }
-    lazy_loaders[lazy_loader_count].code = Py_NewRef(code);
-    lazy_loaders[lazy_loader_count].labeler = Py_NewRef(labeler);
-    lazy_loader_count++;
+    rs__lazy_loaders[rs__lazy_loader_count].code = Py_NewRef(code);
+    rs__lazy_loaders[rs__lazy_loader_count].labeler = Py_NewRef(labeler);
+    rs__lazy_loader_count++;
     return 0;
 }
 

@@ -55,4 +55,22 @@ int rs_callsite_register_lazy_loader(PyObject *code, PyObject *labeler);
 int rs_callsite_resolve(const rs_frame_ref *frames, int depth, PyObject *exclude_paths,
                         PyObject *own_paths, PyObject **file, int *line, PyObject **function);
 
+/* Internal to dbhooks: a registered lazy loader, and the registry capture reads. Written at
+ * import time with the GIL (rs_callsite_register_lazy_loader), read by hooks with the GIL. */
+typedef struct {
+    PyObject *code;    /* Strong. */
+    PyObject *labeler; /* Strong. */
+} rs__lazy_loader;
+
+extern rs__lazy_loader rs__lazy_loaders[RS_CALLSITE_MAX_LAZY_LOADERS];
+extern int rs__lazy_loader_count;
+
+/* Internal to dbhooks: one step of the hash of a captured stack's (code, instruction) pairs. */
+static inline uint64_t
+rs__callsite_mix(uint64_t hash, uint64_t value)
+{
+    hash ^= value + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2);
+    return hash * 0xff51afd7ed558ccdull;
+}
+
 #endif /* RS_CALLSITE_H */

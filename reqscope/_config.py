@@ -12,7 +12,7 @@ import sysconfig
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from . import _core
+from . import _core, _portable
 
 
 class ConfigError(ValueError):
@@ -107,7 +107,7 @@ class Settings:
         return {
             "cpu": self.cpu,
             "interval": float(self.interval),
-            "memory": self.memory,
+            "memory": self.memory and not _portable.PORTABLE,  # No tracer there: see _portable.
             "memory_rate": self.memory_rate,
             "memory_nframes": self.memory_nframes,
             "sql": self.sql,

@@ -11,7 +11,7 @@ import functools
 import inspect
 import sys
 
-from . import _config, _core
+from . import _config, _core, _portable
 from ._report import Report
 
 
@@ -69,7 +69,12 @@ def _task_root_coroutine(settings):
     return coroutine if inspect.iscoroutine(coroutine) else None
 
 
+_PORTABLE = _portable.PORTABLE
+
+
 def _enter_scope(name, settings):
+    if _PORTABLE and (settings.cpu or settings.memory):
+        _portable.warn_limits(settings)
     core_scope = _core.Scope(name, **settings.scope_arguments())
     core_scope._enter(_task_root_coroutine(settings))
     return Scope(core_scope)

@@ -1,197 +1,24 @@
 /*
- * names.c: interning of sampled frames' names (see names.h).
- *
- * Strings are copied out of compact and legacy str objects of any kind and converted to UTF-8,
- * at most NAME_MAX_CHARS characters. The line comes from co_linetable in the 3.11+ location
- * format (Objects/locations.md in CPython): entries of one header byte (bit 7 set, a 4-bit
- * code, a 3-bit length minus one in code units) and varint payloads, the line as deltas from
- * co_firstlineno.
+ * names.c: the table of interned names (see names.h): each distinct (function, file, line,
+ * first line) gets a small id for good, readable by any thread without a lock.
  */
 #include "names.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
-#include "compat.h"
 #include "rawalloc.h"
-#include "safe_read.h"
-#include "utf8.h"
-
-#define NAME_MAX_CHARS 256
-#define LINETABLE_MAX_BYTES 65536
-#define CACHE_SLOTS (1u << 16) /* Power of two; cleared when half full. */
-
-typedef struct {
-    uint64_t hash; /* 0 = empty. */
-    const void *code, *filename, *qualname;
-    int32_t instruction, first_line;
-    uint32_t id;
-} cache_slot;
 
 #define CHUNK_NAMES 4096u
 
 /* Names by id, in chunks that never move: readers (report building, with the GIL and without
  * the sampler's lock) see entries below name_count, which the writer publishes with release
- * order after filling them. Everything else below is protected by the sampler's lock. */
+ * order after filling them. Everything else below is written only by the sampler thread. */
 static rs_name *chunks[RS_NAMES_MAX / CHUNK_NAMES];
 static _Atomic uint32_t name_count;
 static uint32_t *name_index; /* Open addressing over content hash -> id + 1. */
 static uint32_t name_index_mask;
-static cache_slot *cache;
-static uint32_t cache_used;
 static uint64_t dropped;
-
-static uint64_t
-hash_bytes(uint64_t hash, const void *data, size_t length)
-{
-    const unsigned char *bytes = data;
-    for (size_t i = 0; i < length; i++) {
-        hash = (hash ^ bytes[i]) * 0x100000001b3ull;
-    }
-    return hash;
-}
-
-/* Copies the str at `address` as UTF-8 into `out` (capacity NAME_MAX_CHARS * 4 + 1). */
-static int
-read_string(const void *address, char *out)
-{
-    union {
-        PyCompactUnicodeObject compact;
-        PyUnicodeObject legacy;
-    } head;
-    if (rs_safe_read(&head, address, sizeof(head)) < 0 ||
-        Py_TYPE((PyObject *)&head) != &PyUnicode_Type) {
-        return -1;
-    }
-    Py_ssize_t length = head.compact._base.length;
-    unsigned int kind = head.compact._base.state.kind;
-    const void *data;
-    if (head.compact._base.state.compact) {
-        data = (const char *)address + (head.compact._base.state.ascii
-                                            ? sizeof(PyASCIIObject)
-                                            : sizeof(PyCompactUnicodeObject));
-    }
-    else {
-        data = head.legacy.data.any;
-    }
-    if (length < 0 || kind < 1 || kind > 4 || kind == 3) {
-        return -1;
-    }
-    if (length > NAME_MAX_CHARS) {
-        length = NAME_MAX_CHARS;
-    }
-    unsigned char raw[NAME_MAX_CHARS * 4];
-    if (length > 0 && rs_safe_read(raw, data, (size_t)length * kind) < 0) {
-        return -1;
-    }
-    size_t used = 0; /* Bytes written to out. */
-    for (Py_ssize_t i = 0; i < length; i++) {
-        uint32_t point;
-        if (kind == 1) {
-            point = raw[i];
-        }
-        else if (kind == 2) {
-            point = ((const uint16_t *)raw)[i];
-        }
-        else {
-            point = ((const uint32_t *)raw)[i];
-        }
-        used += rs_utf8_put(point <= 0x10ffff ? point : 0xfffd, out + used); /* Stale bytes. */
-    }
-    out[used] = '\0';
-    return 0;
-}
-
-/* A varint of the location table: 6-bit groups, bit 6 says another group follows. */
-static unsigned int
-read_varint(const unsigned char *table, size_t size, size_t *position)
-{
-    unsigned int value = 0, shift = 0;
-    while (*position < size) {
-        unsigned char byte = table[(*position)++];
-        value |= (unsigned int)(byte & 63) << shift;
-        shift += 6;
-        if (!(byte & 64) || shift > 30) {
-            break;
-        }
-    }
-    return value;
-}
-
-static int
-read_signed_varint(const unsigned char *table, size_t size, size_t *position)
-{
-    unsigned int value = read_varint(table, size, position);
-    return (value & 1) ? -(int)(value >> 1) : (int)(value >> 1);
-}
-
-/* The line of the instruction at byte offset `instruction`, or `first_line` when unknown. */
-static int32_t
-line_of(const void *linetable_address, int32_t first_line, int32_t instruction)
-{
-    struct {
-        PyBytesObject head;
-    } bytes;
-    if (rs_safe_read(&bytes, linetable_address, offsetof(PyBytesObject, ob_sval)) < 0 ||
-        Py_TYPE((PyObject *)&bytes) != &PyBytes_Type) {
-        return first_line;
-    }
-    size_t size = (size_t)Py_SIZE(&bytes.head);
-    if (size > LINETABLE_MAX_BYTES) {
-        size = LINETABLE_MAX_BYTES;
-    }
-    unsigned char *table = (unsigned char *)rs_raw_malloc(size + 1);
-    if (table == NULL ||
-        rs_safe_read(table, (const char *)linetable_address + offsetof(PyBytesObject, ob_sval),
-                     size) < 0) {
-        rs_raw_free(table);
-        return first_line;
-    }
-    int32_t target = instruction / (int32_t)sizeof(_Py_CODEUNIT); /* In code units. */
-    int32_t address = 0;                                          /* Start of the entry. */
-    int line = first_line, result = first_line;
-    size_t position = 0;
-    while (position < size) {
-        unsigned char header = table[position++];
-        int code = (header >> 3) & 15;
-        int length = (header & 7) + 1;
-        int entry_line;
-        if (code == 15) {
-            entry_line = -1; /* No location. */
-        }
-        else if (code == 14) {
-            line += read_signed_varint(table, size, &position);
-            read_varint(table, size, &position); /* End line delta. */
-            read_varint(table, size, &position); /* Column + 1. */
-            read_varint(table, size, &position); /* End column + 1. */
-            entry_line = line;
-        }
-        else if (code == 13) {
-            line += read_signed_varint(table, size, &position);
-            entry_line = line;
-        }
-        else if (code >= 10) {
-            line += code - 10;
-            position += 2; /* Start and end columns. */
-            entry_line = line;
-        }
-        else {
-            position += 1; /* Column bits. */
-            entry_line = line;
-        }
-        if (target < address + length) {
-            result = entry_line >= 0 ? entry_line : first_line;
-            break;
-        }
-        address += length;
-        /* Skip continuation bytes up to the next entry header. */
-        while (position < size && !(table[position] & 0x80)) {
-            position++;
-        }
-    }
-    rs_raw_free(table);
-    return result;
-}
 
 static const rs_name unknown_name = {"<unknown>", "<unknown>", 0, 0};
 
@@ -204,16 +31,13 @@ name_at(uint32_t id)
 static int
 ensure_tables(void)
 {
-    if (cache == NULL) {
-        cache = (cache_slot *)rs_raw_calloc(CACHE_SLOTS, sizeof(cache_slot));
+    if (name_index == NULL) {
         name_index_mask = (1u << 12) - 1;
         name_index = (uint32_t *)rs_raw_calloc(name_index_mask + 1, sizeof(uint32_t));
         chunks[0] = (rs_name *)rs_raw_calloc(CHUNK_NAMES, sizeof(rs_name));
-        if (cache == NULL || name_index == NULL || chunks[0] == NULL) {
-            rs_raw_free(cache);
+        if (name_index == NULL || chunks[0] == NULL) {
             rs_raw_free(name_index);
             rs_raw_free(chunks[0]);
-            cache = NULL;
             name_index = NULL;
             chunks[0] = NULL;
             return -1;
@@ -227,10 +51,10 @@ ensure_tables(void)
 static uint64_t
 name_hash(const char *function, const char *file, int32_t line, int32_t first_line)
 {
-    uint64_t hash = hash_bytes(0xcbf29ce484222325ull, function, strlen(function) + 1);
-    hash = hash_bytes(hash, file, strlen(file) + 1);
-    hash = hash_bytes(hash, &line, sizeof(line));
-    return hash_bytes(hash, &first_line, sizeof(first_line));
+    uint64_t hash = rs__names_hash_bytes(0xcbf29ce484222325ull, function, strlen(function) + 1);
+    hash = rs__names_hash_bytes(hash, file, strlen(file) + 1);
+    hash = rs__names_hash_bytes(hash, &line, sizeof(line));
+    return rs__names_hash_bytes(hash, &first_line, sizeof(first_line));
 }
 
 static int
@@ -305,44 +129,19 @@ intern_content(const char *function, const char *file, int32_t line, int32_t fir
 }
 
 uint32_t
-rs_names_intern(const rs_raw_frame *frame)
+rs_names_intern_content(const char *function, const char *file, int32_t line, int32_t first_line)
 {
     if (ensure_tables() < 0) {
-        dropped++;
-        return RS_NAME_UNKNOWN;
+        return rs__names_drop();
     }
-    /* The fields one by one: the struct's padding is not part of the key. */
-    uint64_t hash = hash_bytes(0xcbf29ce484222325ull, &frame->code, sizeof(frame->code));
-    hash = hash_bytes(hash, &frame->instruction, sizeof(frame->instruction));
-    hash = hash_bytes(hash, &frame->filename, sizeof(frame->filename));
-    hash = hash_bytes(hash, &frame->qualname, sizeof(frame->qualname));
-    hash = hash_bytes(hash, &frame->first_line, sizeof(frame->first_line));
-    hash = hash ? hash : 1;
-    uint32_t slot = (uint32_t)hash & (CACHE_SLOTS - 1);
-    for (; cache[slot].hash != 0; slot = (slot + 1) & (CACHE_SLOTS - 1)) {
-        const cache_slot *entry = &cache[slot];
-        if (entry->hash == hash && entry->code == frame->code &&
-            entry->instruction == frame->instruction && entry->filename == frame->filename &&
-            entry->qualname == frame->qualname && entry->first_line == frame->first_line) {
-            return entry->id;
-        }
-    }
-    char function[NAME_MAX_CHARS * 4 + 1], file[NAME_MAX_CHARS * 4 + 1];
-    if (read_string(frame->qualname, function) < 0 || read_string(frame->filename, file) < 0) {
-        return RS_NAME_UNKNOWN;
-    }
-    int32_t line = line_of(frame->linetable, frame->first_line, frame->instruction);
-    uint32_t id = intern_content(function, file, line, frame->first_line);
-    if (cache_used * 2 >= CACHE_SLOTS) {
-        memset(cache, 0, sizeof(cache_slot) * CACHE_SLOTS);
-        cache_used = 0;
-        slot = (uint32_t)hash & (CACHE_SLOTS - 1);
-    }
-    cache[slot] = (cache_slot){
-        hash, frame->code, frame->filename, frame->qualname, frame->instruction, frame->first_line,
-        id};
-    cache_used++;
-    return id;
+    return intern_content(function, file, line, first_line);
+}
+
+uint32_t
+rs__names_drop(void)
+{
+    dropped++;
+    return RS_NAME_UNKNOWN;
 }
 
 const rs_name *

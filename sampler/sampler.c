@@ -18,6 +18,11 @@
  * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
  * sampler thread does not exist, empties the registry and marks the thread stopped; the next
  * attach in the child starts a fresh one.
+ *
+ * The portable build (RS_PORTABLE) reads stacks with the public frame API, under the GIL
+ * (portable_gil.h): each tick takes the GIL first, with the lock released, then runs the same
+ * three phases, so no Python thread runs, attaches or detaches until the tick is recorded, and
+ * drops it again with the lock released. Its ticks are at most 100 Hz.
  */
 #include "sampler.h"
 
@@ -34,6 +39,9 @@
 #include "reqscope.h"
 #include "safe_read.h"
 #include "stack_reader.h"
+#ifdef RS_PORTABLE
+#include "portable_gil.h"
+#endif
 
 typedef struct {
     PyThreadState *tstate; /* Identity and address to read; never dereferenced directly. */
@@ -78,6 +86,11 @@ static uint32_t stack_names[RS_STACK_MAX_DEPTH];
 rs_cpu_state *
 rs_cpu_state_new(uint64_t interval_ns)
 {
+#ifdef RS_PORTABLE
+    if (interval_ns < RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS) {
+        interval_ns = RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS;
+    }
+#endif
     rs_cpu_state *state = (rs_cpu_state *)rs_raw_calloc(1, sizeof(*state));
     if (state != NULL) {
         atomic_init(&state->references, 1);
@@ -380,6 +393,28 @@ tick(void)
     atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
 }
 
+#ifdef RS_PORTABLE
+/* A tick of the portable build: tick() with the GIL, which is taken and dropped with the lock
+ * released (a Python thread holding the GIL may be waiting for the lock: at fork, say). No tick
+ * while the interpreter finalizes. Called with the lock held, which it holds again at return. */
+static void
+tick_with_gil(void)
+{
+    pthread_mutex_unlock(&sampler_lock);
+    int taken = rs_sampler_gil_take();
+    pthread_mutex_lock(&sampler_lock);
+    if (taken < 0) {
+        return;
+    }
+    if (!stop_requested) {
+        tick();
+    }
+    pthread_mutex_unlock(&sampler_lock);
+    rs_sampler_gil_drop();
+    pthread_mutex_lock(&sampler_lock);
+}
+#endif
+
 /* The tick interval: the smallest any attached state asked for. Lock held. */
 static uint64_t
 current_interval(void)
@@ -414,6 +449,15 @@ sampler_main(void *unused)
     pthread_mutex_lock(&sampler_lock);
     while (!stop_requested) {
         if (attachment_count == 0) {
+#ifdef RS_PORTABLE
+            if (rs_sampler_gil_has_thread_state()) {
+                /* Idle: no thread state is kept while idle, so an idle exit leaves none. */
+                pthread_mutex_unlock(&sampler_lock);
+                rs_sampler_gil_release_thread_state();
+                pthread_mutex_lock(&sampler_lock);
+                continue;
+            }
+#endif
             struct timespec idle_until;
             clock_gettime(CLOCK_REALTIME, &idle_until); /* The condition variable's clock. */
             idle_until.tv_sec += IDLE_EXIT_SECONDS;
@@ -438,11 +482,18 @@ sampler_main(void *unused)
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
         }
         pthread_mutex_lock(&sampler_lock);
+#ifdef RS_PORTABLE
+        tick_with_gil();
+#else
         if (!stop_requested) {
             tick();
         }
+#endif
     }
     pthread_mutex_unlock(&sampler_lock);
+#ifdef RS_PORTABLE
+    rs_sampler_gil_release_thread_state(); /* A stop joins us without the GIL. */
+#endif
     return NULL;
 }
 

@@ -13,6 +13,9 @@
  * whose asyncio task is suspended while the loop runs something else gets that time too, off
  * CPU, under its suspended coroutine chain (the awaits from its task's root coroutine down).
  *
+ * The portable build (no internal CPython header) takes the GIL once per tick instead and reads
+ * stacks with the public frame API (portable_gil.h), at 100 Hz at most.
+ *
  * Locking: sampler_lock protects the registry and every attached rs_cpu_state; it is taken by
  * the sampler for one tick, and by Python threads to attach and detach, never across a Python
  * call. A detached state is no longer touched by the sampler and is read without the lock.
@@ -28,6 +31,11 @@
 
 #define RS_SAMPLER_MIN_INTERVAL_NS 100000ull    /* 100 us. */
 #define RS_SAMPLER_MAX_INTERVAL_NS 100000000ull /* 100 ms. */
+#ifdef RS_PORTABLE
+/* The portable build takes the GIL every tick (portable_gil.h): 100 Hz at most. Shorter
+ * intervals are raised to this one. */
+#define RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS 10000000ull /* 10 ms. */
+#endif
 #define RS_SAMPLER_MAX_THREADS 256
 #define RS_SAMPLER_MAX_ATTACHMENTS 4096
 #define RS_CPU_MAX_STACKS 65536 /* Distinct stacks per scope. */
@@ -58,7 +66,8 @@ typedef struct rs_cpu_state {
     rs_cpu_stack *stacks;
 } rs_cpu_state;
 
-/* A new state sampling every `interval_ns`, or NULL when out of memory. */
+/* A new state sampling every `interval_ns` (portable build: at least every
+ * RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS), or NULL when out of memory. */
 rs_cpu_state *rs_cpu_state_new(uint64_t interval_ns);
 
 /* Releases one reference; the last frees the state. */

@@ -5,6 +5,10 @@
  * (safe_read.h): it never dereferences a pointer it did not just validate, and a thread that
  * changes its stack under us yields a shorter or stale stack, never a crash. What it returns is
  * addresses, (code object, instruction offset) pairs, that names.h turns into names.
+ *
+ * The portable build (RS_PORTABLE: no internal CPython header, see setup.py) implements the
+ * same functions in portable_walker.c with the public frame API instead: the caller holds the
+ * GIL (portable_gil.h), and each frame is named during the walk, so it carries its name id.
  */
 #ifndef RS_STACK_READER_H
 #define RS_STACK_READER_H
@@ -17,12 +21,16 @@
 
 /* What a frame's code object says about itself, copied at sampling time. */
 typedef struct {
+#ifdef RS_PORTABLE
+    uint32_t name; /* The frame's name id (names.h), interned during the walk. */
+#else
     const void *code;      /* Address of the code object. */
     int32_t instruction;   /* Byte offset of the executing instruction. */
     const void *filename;  /* Addresses of co_filename and co_qualname, and co_firstlineno: */
     const void *qualname;  /* with `code` they identify the function even if the code */
     int32_t first_line;    /* object is freed and its address reused. */
     const void *linetable; /* Address of co_linetable. */
+#endif
 } rs_raw_frame;
 
 typedef struct {
@@ -34,8 +42,9 @@ typedef struct {
 
 /*
  * Reads the stack of the thread whose state is at `tstate` (any thread of this interpreter;
- * the caller need not hold the GIL). Returns 0, or -1 when the thread state itself could not be
- * read. A frame that fails validation ends the walk there.
+ * the caller need not hold the GIL; in the portable build it must). Returns 0, or -1 when the
+ * thread state itself could not be read (portable build: it is no thread of the interpreter). A
+ * frame that fails validation ends the walk there.
  */
 int rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack);
 

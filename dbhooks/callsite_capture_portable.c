@@ -1,0 +1,86 @@
+/*
+ * callsite_capture_portable.c: capture of the Python stack under a SQL statement, portable
+ * build (no internal CPython header; see setup.py).
+ *
+ * The same contract as callsite_capture.c through the public frame API: PyEval_GetFrame, then
+ * PyFrame_GetBack, PyFrame_GetCode and PyFrame_GetLasti per frame. These materialize frame
+ * objects for the interpreter's frames (cached by CPython for the frame's life), so a capture
+ * allocates, which the SQL hook may do; the native capture does not. A frame's identity for the
+ * nesting checks is its frame object, which rs_callsite_current_frame returns for the innermost
+ * frame: the same object the capture lists first. Code objects are borrowed: each frame on the
+ * stack holds its own. The "self" of a registered lazy loader is read with PyFrame_GetVar
+ * (CPython 3.12+); on 3.11 the lazy-loader label degrades to none.
+ */
+#include "callsite.h"
+
+#if PY_VERSION_HEX < 0x030B0000
+#error "reqscope needs CPython 3.11 or newer (PyFrame_GetLasti)"
+#endif
+
+const void *
+rs_callsite_current_frame(void)
+{
+    return PyEval_GetFrame();
+}
+
+/* The first local ("self") of `frame` running `code`, borrowed from the frame, or NULL. */
+static PyObject *
+first_local(PyFrameObject *frame, PyCodeObject *code)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *arguments = PyObject_GetAttrString((PyObject *)code, "co_argcount");
+    long argument_count = arguments != NULL ? PyLong_AsLong(arguments) : 0;
+    PyObject *names = argument_count >= 1 ? PyCode_GetVarnames(code) : NULL;
+    PyObject *value = NULL;
+    if (names != NULL && PyTuple_Check(names) && PyTuple_GET_SIZE(names) > 0) {
+        value = PyFrame_GetVar(frame, PyTuple_GET_ITEM(names, 0));
+    }
+    Py_XDECREF(arguments);
+    Py_XDECREF(names);
+    PyErr_Clear();
+    Py_XDECREF(value); /* The frame's local keeps it. */
+    return value;
+#else
+    return NULL; /* 3.11 has no PyFrame_GetVar: the N+1 finding goes without a label. */
+#endif
+}
+
+void
+rs_callsite_capture_stack(rs_callsite_capture *out)
+{
+    PyFrameObject *frame = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    uint64_t hash = 0xcbf29ce484222325ull; /* Running hash of the pairs. */
+    int depth = 0;                         /* Pairs kept so far. */
+
+    out->lazy_owner = NULL;
+    out->lazy_labeler = NULL;
+    while (frame != NULL && depth < RS_CALLSITE_MAX_DEPTH) {
+        int instruction = PyFrame_GetLasti(frame);
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        if (instruction >= 0) {
+            if (out->lazy_owner == NULL) {
+                for (int i = 0; i < rs__lazy_loader_count; i++) {
+                    if ((PyObject *)code == rs__lazy_loaders[i].code) {
+                        out->lazy_owner = first_local(frame, code);
+                        out->lazy_labeler = out->lazy_owner ? rs__lazy_loaders[i].labeler : NULL;
+                        break;
+                    }
+                }
+            }
+            out->frames[depth].code = code;
+            out->frames[depth].instruction = instruction;
+            out->frame_addresses[depth] = frame;
+            hash = rs__callsite_mix(hash, (uint64_t)(uintptr_t)code);
+            hash = rs__callsite_mix(hash, (uint64_t)instruction);
+            depth++;
+        }
+        Py_DECREF(code); /* The frame keeps it. */
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame); /* Its interpreter frame keeps it while it runs. */
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    PyErr_Clear(); /* A frame object that could not be made ends the capture there. */
+    out->depth = depth;
+    out->hash = hash;
+}
