@@ -22,13 +22,13 @@ tests/unit/test_memory.py.)
 """
 
 import contextlib
-import ctypes
 import os
 import tempfile
 import time
 import tracemalloc
 
 import reqscope
+from reqscope import _core
 
 from interleave import compare
 from table import overhead_table
@@ -48,7 +48,6 @@ ALLOC_RUNS_PER_BATCH = 4
 # ---------------- The hooks' state, set outside the clock ----------------
 
 FOLLOWED = []  # What the leak view follows in the FOLLOWING variant.
-ALLOCATORS_WITHOUT_HOOKS = None  # What PyMem_GetAllocator gives with our hooks out; set by run().
 
 
 def remove_hooks():
@@ -69,22 +68,8 @@ def idle_hooks():
     install_hooks()
 
 
-class AllocatorFunctions(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
-
-
-def allocators_now():
-    """What the MEM and OBJ domains call first (PyMem_GetAllocator)."""
-    found = []
-    for domain in (1, 2):  # PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ.
-        functions = AllocatorFunctions()
-        ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(domain), ctypes.byref(functions))
-        found.append(tuple(getattr(functions, name) for name, _ in functions._fields_))
-    return found
-
-
 def hooks_in_chain():
-    return allocators_now() != ALLOCATORS_WITHOUT_HOOKS
+    return _core.memory_hooks_chained()
 
 
 def follow_an_allocation():
@@ -275,9 +260,6 @@ def django_request():
 
 
 def run():
-    global ALLOCATORS_WITHOUT_HOOKS
-    remove_hooks()
-    ALLOCATORS_WITHOUT_HOOKS = allocators_now()
     request = django_request()
     workloads = [("alloc-heavy pure Python", alloc_heavy.run_once, ALLOC_RUNS_PER_BATCH,
                   "ms per run", "alloc"),

@@ -413,6 +413,16 @@ memory_growth_dropped(PyObject *module, PyObject *unused)
     return rs_growth_dropped();
 }
 
+PyDoc_STRVAR(memory_hooks_chained_doc,
+             "memory_hooks_chained() -> bool\n\nWhether reqscope put its allocator hooks in the "
+             "chain and has not taken them out (another tool may have).");
+
+static PyObject *
+memory_hooks_chained(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(rs_mem_chained());
+}
+
 PyDoc_STRVAR(memory_uninstall_doc,
              "memory_uninstall() -> bool\n\nRemoves the allocator hooks if no memory scope "
              "records and none was chained above them; whether they are gone.");
@@ -472,6 +482,7 @@ static PyMethodDef module_methods[] = {
      memory_growth_doc},
     {"set_growth_warmup", set_growth_warmup, METH_O, set_growth_warmup_doc},
     {"memory_uninstall", memory_uninstall, METH_NOARGS, memory_uninstall_doc},
+    {"memory_hooks_chained", memory_hooks_chained, METH_NOARGS, memory_hooks_chained_doc},
     {"memory_growth_dropped", memory_growth_dropped, METH_NOARGS, memory_growth_dropped_doc},
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS, after_fork_in_child_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},

@@ -73,4 +73,38 @@ rs__callsite_mix(uint64_t hash, uint64_t value)
     return hash * 0xff51afd7ed558ccdull;
 }
 
+/* Internal to dbhooks, for both builds' capture: the labeler registered for `code`, or NULL. */
+static inline PyObject *
+rs__lazy_labeler_of(PyObject *code)
+{
+    for (int i = 0; i < rs__lazy_loader_count; i++) {
+        if (code == rs__lazy_loaders[i].code) {
+            return rs__lazy_loaders[i].labeler;
+        }
+    }
+    return NULL;
+}
+
+/* Internal to dbhooks: starts an empty capture in `out`. */
+static inline void
+rs__callsite_begin(rs_callsite_capture *out)
+{
+    out->hash = 0xcbf29ce484222325ull;
+    out->depth = 0;
+    out->lazy_owner = NULL;
+    out->lazy_labeler = NULL;
+}
+
+/* Internal to dbhooks: keeps one visible frame (below RS_CALLSITE_MAX_DEPTH) and hashes it. */
+static inline void
+rs__callsite_keep(rs_callsite_capture *out, PyCodeObject *code, int instruction, const void *frame)
+{
+    out->hash = rs__callsite_mix(rs__callsite_mix(out->hash, (uint64_t)(uintptr_t)code),
+                                 (uint64_t)instruction);
+    out->frames[out->depth].code = code;
+    out->frames[out->depth].instruction = instruction;
+    out->frame_addresses[out->depth] = frame;
+    out->depth++;
+}
+
 #endif /* RS_CALLSITE_H */

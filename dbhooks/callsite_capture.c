@@ -20,34 +20,20 @@ rs_callsite_current_frame(void)
 void
 rs_callsite_capture_stack(rs_callsite_capture *out)
 {
-    rs_pyframe *frame = rs_compat_current_frame(PyThreadState_Get());
-    uint64_t hash = 0xcbf29ce484222325ull; /* Running hash of the pairs. */
-    int depth = 0;                         /* Pairs kept so far. */
-
-    out->lazy_owner = NULL;
-    out->lazy_labeler = NULL;
-    for (; frame != NULL && depth < RS_CALLSITE_MAX_DEPTH; frame = frame->previous) {
+    rs__callsite_begin(out);
+    for (rs_pyframe *frame = rs_compat_current_frame(PyThreadState_Get());
+         frame != NULL && out->depth < RS_CALLSITE_MAX_DEPTH; frame = frame->previous) {
         if (!rs_compat_frame_is_visible(frame)) {
             continue;
         }
         PyCodeObject *code = rs_compat_frame_code(frame);
-        int instruction = rs_compat_frame_instruction(frame);
         if (out->lazy_owner == NULL) {
-            for (int i = 0; i < rs__lazy_loader_count; i++) {
-                if ((PyObject *)code == rs__lazy_loaders[i].code) {
-                    out->lazy_owner = rs_compat_frame_first_local(frame);
-                    out->lazy_labeler = out->lazy_owner ? rs__lazy_loaders[i].labeler : NULL;
-                    break;
-                }
+            PyObject *labeler = rs__lazy_labeler_of((PyObject *)code);
+            if (labeler != NULL) {
+                out->lazy_owner = rs_compat_frame_first_local(frame);
+                out->lazy_labeler = out->lazy_owner ? labeler : NULL;
             }
         }
-        out->frames[depth].code = code;
-        out->frames[depth].instruction = instruction;
-        out->frame_addresses[depth] = frame;
-        hash = rs__callsite_mix(hash, (uint64_t)(uintptr_t)code);
-        hash = rs__callsite_mix(hash, (uint64_t)instruction);
-        depth++;
+        rs__callsite_keep(out, code, rs_compat_frame_instruction(frame), frame);
     }
-    out->depth = depth;
-    out->hash = hash;
 }

@@ -49,30 +49,19 @@ void
 rs_callsite_capture_stack(rs_callsite_capture *out)
 {
     PyFrameObject *frame = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
-    uint64_t hash = 0xcbf29ce484222325ull; /* Running hash of the pairs. */
-    int depth = 0;                         /* Pairs kept so far. */
-
-    out->lazy_owner = NULL;
-    out->lazy_labeler = NULL;
-    while (frame != NULL && depth < RS_CALLSITE_MAX_DEPTH) {
+    rs__callsite_begin(out);
+    while (frame != NULL && out->depth < RS_CALLSITE_MAX_DEPTH) {
         int instruction = PyFrame_GetLasti(frame);
         PyCodeObject *code = PyFrame_GetCode(frame);
         if (instruction >= 0) {
             if (out->lazy_owner == NULL) {
-                for (int i = 0; i < rs__lazy_loader_count; i++) {
-                    if ((PyObject *)code == rs__lazy_loaders[i].code) {
-                        out->lazy_owner = first_local(frame, code);
-                        out->lazy_labeler = out->lazy_owner ? rs__lazy_loaders[i].labeler : NULL;
-                        break;
-                    }
+                PyObject *labeler = rs__lazy_labeler_of((PyObject *)code);
+                if (labeler != NULL) {
+                    out->lazy_owner = first_local(frame, code);
+                    out->lazy_labeler = out->lazy_owner ? labeler : NULL;
                 }
             }
-            out->frames[depth].code = code;
-            out->frames[depth].instruction = instruction;
-            out->frame_addresses[depth] = frame;
-            hash = rs__callsite_mix(hash, (uint64_t)(uintptr_t)code);
-            hash = rs__callsite_mix(hash, (uint64_t)instruction);
-            depth++;
+            rs__callsite_keep(out, code, instruction, frame);
         }
         Py_DECREF(code); /* The frame keeps it. */
         PyFrameObject *back = PyFrame_GetBack(frame);
@@ -81,6 +70,4 @@ rs_callsite_capture_stack(rs_callsite_capture *out)
     }
     Py_XDECREF(frame);
     PyErr_Clear(); /* A frame object that could not be made ends the capture there. */
-    out->depth = depth;
-    out->hash = hash;
 }

@@ -443,6 +443,12 @@ leave_chain_when_unneeded(void)
 }
 
 int
+rs_mem_chained(void)
+{
+    return installed;
+}
+
+int
 rs_mem_uninstall(void)
 {
     if (!installed || recording_states > 0) {

@@ -62,6 +62,9 @@ int rs_mem_install(void);
  * following them. Returns 1 when the hooks are gone, 0 when they stay (idle). */
 int rs_mem_uninstall(void);
 
+/* Whether we chained the hooks in and have not taken them out since (another tool may have). */
+int rs_mem_chained(void);
+
 /* A new state recording with `rate` and `nframes`, or NULL when out of memory. */
 rs_mem_state *rs_mem_state_new(uint64_t rate, int nframes);
 

@@ -21,6 +21,12 @@ rs_mem_install(void)
 }
 
 int
+rs_mem_chained(void)
+{
+    return 0; /* Never installed. */
+}
+
+int
 rs_mem_uninstall(void)
 {
     return 1; /* Never installed. */

@@ -13,28 +13,10 @@ import time
 import pytest
 
 import reqscope
+from helpers.split_workload import a, b, c, spin
 from reqscope import _core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def spin(seconds):
-    """Busy CPU for `seconds` (C calls only, so no Python frame of its own)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
-def a(seconds):
-    spin(seconds)
-
-
-def b(seconds):
-    spin(seconds)
-
-
-def c(seconds):
-    time.sleep(seconds)
 
 
 def shares(report):
@@ -169,7 +151,7 @@ def test_folded_and_speedscope_outputs_hold_the_samples():
     with reqscope.profile(cpu=True, on_report=None) as scope:
         a(0.03)
     folded = scope.report.render("folded").splitlines()
-    frame = f"a ({__file__}:{a.__code__.co_firstlineno})"
+    frame = f"a ({a.__code__.co_filename}:{a.__code__.co_firstlineno})"
     assert any(line.rsplit(" ", 1)[0].split(";")[-2] == frame for line in folded), folded
     assert all(line.rsplit(" ", 1)[1].isdigit() for line in folded)
     document = json.loads(scope.report.render("speedscope"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import reqscope
+from reqscope import _core
 
 KEEP = []
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -244,8 +245,9 @@ def test_the_hooks_are_in_the_chain_only_while_a_scope_records_or_a_sample_lives
     reqscope.memory_growth(reset=True)
     assert reqscope.uninstall(memory=True) is True
     original = allocators_now()
+    assert not _core.memory_hooks_chained()
     with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
-        assert allocators_now() != original
+        assert allocators_now() != original and _core.memory_hooks_chained()
         churn_blocks(100)
     assert memory_of(scope)["allocated_bytes"] >= 100 * 1000
     assert allocators_now() == original  # Nothing alive: out again.
@@ -261,6 +263,7 @@ def test_the_hooks_are_in_the_chain_only_while_a_scope_records_or_a_sample_lives
         with reqscope.profile(memory=True, on_report=None):
             pass
         assert allocators_now() == original  # Its free was seen; nothing alive now.
+        assert not _core.memory_hooks_chained()
     finally:
         reqscope.configure(memory_warmup=warmup)
         reqscope.memory_growth(reset=True)

@@ -20,6 +20,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 C_FOLDERS = ["common", "dbhooks", "memtrace", "report", "sampler"]
+HELPERS = os.path.join(ROOT, "tests", "unit", "helpers")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def portable(tmp_path_factory):
 def run(portable, code, timeout=120):
     """Runs `code` with the portable build first on the path; returns the CompletedProcess."""
     library, _ = portable
-    environment = dict(os.environ, PYTHONPATH=str(library), PYTHONWARNINGS="default")
+    path = os.pathsep.join([str(library), HELPERS])  # The build, and split_workload.
+    environment = dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="default")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=str(library),
                           env=environment, capture_output=True, text=True, timeout=timeout)
 
@@ -117,19 +119,7 @@ def test_a_known_split_is_measured_within_eight_points_at_10_ms(portable):
     result = run_ok(portable, """
         import json, time, reqscope
 
-        def spin(seconds):
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                pass
-
-        def a(seconds):
-            spin(seconds)
-
-        def b(seconds):
-            spin(seconds)
-
-        def c(seconds):
-            time.sleep(seconds)
+        from split_workload import a, b, c
 
         spent = {"a": 0.0, "b": 0.0, "c": 0.0}
         with reqscope.profile(cpu=True, interval=0.001, on_report=None) as scope:
@@ -157,18 +147,9 @@ def test_a_known_split_is_measured_within_eight_points_at_10_ms(portable):
 
 def test_two_threads_with_their_own_scopes_see_only_their_own_functions(portable):
     result = run_ok(portable, """
-        import threading, time, reqscope
+        import threading, reqscope
 
-        def spin(seconds):
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                pass
-
-        def a(seconds):
-            spin(seconds)
-
-        def b(seconds):
-            spin(seconds)
+        from split_workload import a, b
 
         reports = {}
 
@@ -196,10 +177,7 @@ def test_interleaved_asyncio_requests_get_only_their_own_functions(portable):
     result = run_ok(portable, """
         import asyncio, time, reqscope
 
-        def spin(seconds):
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                pass
+        from split_workload import spin
 
         def make_work(index):
             namespace = {"spin": spin}
@@ -315,10 +293,7 @@ def test_a_forked_child_gets_a_fresh_working_sampler(portable):
         import os, time, warnings, reqscope
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of a threaded process.
 
-        def a(seconds):
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                pass
+        from split_workload import a
 
         def names(scope):
             return {f["function"] for f in scope.report.to_dict()["cpu"]["functions"]}
