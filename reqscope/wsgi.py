@@ -1,7 +1,11 @@
 """WSGI middleware: each request profiled in its own scope, for any WSGI framework.
 
 ``app = ReqscopeWSGIMiddleware(app)`` runs every request in a scope named ``"<METHOD> <PATH>"``
-whose ``request`` is ``{method, path, route: None, status}`` (WSGI knows no routes). The scope
+whose ``request`` is ``{method, path, route, status}``. WSGI knows no routes: a framework that
+does puts the matched one in ``environ["reqscope.route"]`` (``reqscope.flask.install`` does it
+for Flask), and the scope is then named ``"<METHOD> <route>"`` when it ends, so that the
+requests of one view share a name (the leak view follows memory per name); else ``route`` is
+None. The scope
 stays open until the server closes the response iterable, as PEP 3333 requires every server to
 do, so the statements a streaming body runs while it is sent are counted; a response that is a
 list is already complete and its scope ends at once. When the scope ends, ``on_report(scope)``
@@ -15,6 +19,8 @@ hides the server's ``wsgi.file_wrapper`` objects, so such responses are sent wit
 """
 
 from ._profile import print_console, profile
+
+ROUTE_KEY = "reqscope.route"  # The environ key a framework sets to the route it matched.
 
 
 def _status_code(status: str) -> int | None:
@@ -65,6 +71,10 @@ class ReqscopeWSGIMiddleware:
             if finished:
                 return
             finished = True
+            route = environ.get(ROUTE_KEY)
+            if isinstance(route, str) and route:
+                request["route"] = route
+                scope.name = f"{method} {route}"
             scope.request = request
             scope.close()
             self.on_report(scope)

@@ -1,5 +1,6 @@
-"""A Flask app on a SQLite file, wrapped by reqscope's WSGI middleware; served by gunicorn in
-test_servers.py. ``/authors`` has an N+1 loop and ``/authors/<id>`` a duplicate read."""
+"""A Flask app on a SQLite file, profiled by reqscope.flask (the WSGI middleware, requests named
+by URL rule); served by gunicorn in test_servers.py. ``/authors`` has an N+1 loop and
+``/authors/<id>`` a duplicate read."""
 
 import os
 import sqlite3
@@ -7,12 +8,12 @@ import sqlite3
 from flask import Flask, jsonify
 
 import reqscope
-from reqscope.wsgi import ReqscopeWSGIMiddleware
+import reqscope.flask
 
 reqscope.install(only=["sqlite3"])
 
 app = Flask(__name__)
-app.wsgi_app = ReqscopeWSGIMiddleware(app.wsgi_app)
+reqscope.flask.install(app)
 
 
 def connect():

@@ -143,6 +143,7 @@ def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
     assert lines[0].startswith("[SQL] 2 queries (1 duplicate, "), stderr
     assert lines[1].startswith("[SQL] 6 queries (0 duplicates, 1 similar, 1 N+1)"), stderr
     assert "flaskapp.py" in stderr and "GET /authors" in stderr
+    assert "GET /authors/<int:author_id>" in stderr and "GET /authors/2" not in stderr
 
 
 def test_a_leaking_django_view_under_gunicorn_is_found_and_a_bounded_cache_is_not(

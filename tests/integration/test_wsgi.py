@@ -186,3 +186,27 @@ def test_disabled_middleware_calls_the_app_and_reports_nothing(database):
 
     assert status == 200
     assert reports == []
+
+
+def test_a_route_the_framework_leaves_in_the_environ_names_the_scope(database):
+    """A framework that matched a route says so in environ["reqscope.route"]: requests of one
+    view then share a name (what the leak view follows); without it, the path names them."""
+
+    def routed_app(environ, start_response):
+        if environ["PATH_INFO"].startswith("/books/"):
+            environ["reqscope.route"] = "/books/<int:pk>"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    reports = []
+    app = ReqscopeWSGIMiddleware(routed_app, on_report=reports.append)
+    base, server = serve(app, requests=3)
+    for path in ("/books/1", "/books/2", "/other"):
+        assert fetch(base + path)[0] == 200
+    server.join(timeout=10)
+
+    named = sorted((r["name"], r["request"]["path"], r["request"]["route"])
+                   for r in (scope.report.to_dict() for scope in reports))
+    assert named == [("GET /books/<int:pk>", "/books/1", "/books/<int:pk>"),
+                     ("GET /books/<int:pk>", "/books/2", "/books/<int:pk>"),
+                     ("GET /other", "/other", None)]
