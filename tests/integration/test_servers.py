@@ -1,7 +1,9 @@
-"""Real apps behind real servers: Django under gunicorn (WSGI) and uvicorn (ASGI), and Flask
-under gunicorn with the WSGI middleware. Each request prints its SQL summary to the server's
-stderr; the tests read it after stopping the server."""
+"""Real apps behind real servers: Django under gunicorn (WSGI) and uvicorn (ASGI), Flask under
+gunicorn with the WSGI middleware, and FastAPI under uvicorn with the ASGI middleware. Each
+request prints its summary to the server's stderr; the tests read it after stopping the
+server."""
 
+import concurrent.futures
 import json
 import os
 import socket
@@ -124,14 +126,18 @@ def test_django_under_uvicorn_profiles_async_requests(django_database):
     assert "GET /books/async/" in stderr and "[library.Book.author]" in stderr
 
 
-def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
-    database = tmp_path / "flask.db"
-    connection = sqlite3.connect(database)
+def author_database(path):
+    connection = sqlite3.connect(path)
     connection.execute("CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT)")
     connection.executemany("INSERT INTO author VALUES (?, ?)",
                            [(i, f"author {i}") for i in range(1, 6)])
     connection.commit()
     connection.close()
+    return path
+
+
+def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
+    database = author_database(tmp_path / "flask.db")
     command = [BIN / "gunicorn", "--workers", "1", "--threads", "4", "--bind",
                "127.0.0.1:{port}", "flaskapp:app"]
     with serve(command, {"FLASKAPP_DATABASE": str(database)}) as (url, output):
@@ -144,6 +150,34 @@ def test_flask_under_gunicorn_with_the_wsgi_middleware(tmp_path):
     assert lines[1].startswith("[SQL] 6 queries (0 duplicates, 1 similar, 1 N+1)"), stderr
     assert "flaskapp.py" in stderr and "GET /authors" in stderr
     assert "GET /authors/<int:author_id>" in stderr and "GET /authors/2" not in stderr
+
+
+def test_fastapi_under_uvicorn_with_the_asgi_middleware(tmp_path):
+    """Requests named by route template; SQL findings per request; and two requests burning
+    CPU in turns on the one event loop each get only their own function."""
+    database = author_database(tmp_path / "fastapi.db")
+    command = [BIN / "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "fastapiapp:app"]
+    environment = {"FASTAPIAPP_DATABASE": str(database), "REQSCOPE_CPU": "1"}
+    with serve(command, environment) as (url, output):
+        get(url + "/authors")
+        get(url + "/authors/2")
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            list(pool.map(get, [url + "/spin/a", url + "/spin/b"]))
+    reports = {}
+    for line in output[0].splitlines():
+        if line.startswith("REPORT "):
+            report = json.loads(line[len("REPORT "):])
+            reports[report["request"]["path"]] = report
+    assert set(reports) == {"/authors", "/authors/2", "/spin/a", "/spin/b"}, output[0]
+    twice = reports["/authors/2"]
+    assert twice["name"] == "GET /authors/{author_id}"
+    assert twice["request"] == {"method": "GET", "path": "/authors/2",
+                                "route": "/authors/{author_id}", "status": 200}
+    assert twice["queries"] == 2 and "duplicate" in twice["findings"]
+    assert reports["/authors"]["queries"] == 6 and "n_plus_one" in reports["/authors"]["findings"]
+    a, b = reports["/spin/a"]["functions"], reports["/spin/b"]["functions"]
+    assert "spin_in_a" in a and "spin_in_b" not in a, a
+    assert "spin_in_b" in b and "spin_in_a" not in b, b
 
 
 def test_a_leaking_django_view_under_gunicorn_is_found_and_a_bounded_cache_is_not(
