@@ -108,10 +108,12 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
     stack->depth = 0;
     stack->truncated = 0;
     stack->context = NULL;
+    stack->context_after = NULL;
     if (!is_live_thread(tstate)) {
         return -1;
     }
     stack->context = tstate->context;
+    stack->context_after = stack->context; /* The GIL is held: it cannot change. */
     PyFrameObject *frame = PyThreadState_GetFrame((PyThreadState *)tstate);
     while (frame != NULL) {
         if (stack->depth == RS_STACK_MAX_DEPTH) {
@@ -164,6 +166,7 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
     stack->depth = 0;
     stack->truncated = 0;
     stack->context = NULL;
+    stack->context_after = NULL;
     PyObject *awaitable = Py_NewRef((PyObject *)coroutine);
     while (awaitable != NULL && depth < RS_STACK_MAX_DEPTH) {
         PyObject *awaited;

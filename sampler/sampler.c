@@ -180,7 +180,7 @@ read_consistent_stack(PyThreadState *tstate, const void *context)
         if (rs_stack_read(tstate, &raw_stack) < 0) {
             return -1;
         }
-        if (raw_stack.context == context && rs_stack_read_context(tstate) == context) {
+        if (raw_stack.context == context && raw_stack.context_after == context) {
             return 0;
         }
     }
@@ -523,6 +523,7 @@ after_fork_in_child(void)
     memset(threads, 0, sizeof(threads));
     running = 0;
     stop_requested = 0;
+    rs_safe_read_after_fork();
 }
 
 /* Starts the thread unless it runs. Lock held. Returns 0 or an errno value. */

@@ -111,22 +111,6 @@ describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, const 
     return 1;
 }
 
-/* Like describe_frame for one copied frame, reading its code header itself. */
-static int
-read_frame(const _PyInterpreterFrame *frame, rs_raw_frame *out)
-{
-    const void *code_address;
-    const _Py_CODEUNIT *instruction;
-    code_head head;
-    if (!frame_position(frame, &code_address, &instruction)) {
-        return 0;
-    }
-    if (rs_safe_read(&head, code_address, CODE_HEAD_SIZE) < 0) {
-        return -1;
-    }
-    return describe_frame(code_address, instruction, &head.code, out);
-}
-
 /* Copies the frame head at `address`, from the window when it lies inside. Returns 0 or -1. */
 static int
 copy_frame_head(frame_head *head, const char *address, const char *window_start, size_t window_size)
@@ -148,30 +132,42 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
     } thread;
     stack->depth = 0;
     stack->truncated = 0;
+    stack->context_after = NULL;
     if (rs_safe_read(&thread, tstate, sizeof(thread)) < 0) {
         return -1;
     }
     stack->context = thread.state.context;
-#if PY_VERSION_HEX >= 0x030D0000
-    const char *address = (const char *)thread.state.current_frame;
-#else
+    /* One read for the current frame (3.11, 3.12: behind tstate->cframe) and the frame data
+     * stack, from its chunk's start to its top. */
+    rs_safe_range ranges[2];
+    int count = 0;
     const char *address = NULL;
-    if (rs_safe_read(&address, &thread.state.cframe->current_frame, sizeof(address)) < 0) {
-        return 0;
-    }
+#if PY_VERSION_HEX >= 0x030D0000
+    address = (const char *)thread.state.current_frame;
+#else
+    ranges[count++] =
+        (rs_safe_range){&address, &thread.state.cframe->current_frame, sizeof(address)};
 #endif
-    /* One copy of the frame data stack, from its chunk's start to its top. */
     const char *window_start = NULL;
     size_t window_size = 0;
     if (thread.state.datastack_chunk != NULL) {
         const char *start =
             (const char *)thread.state.datastack_chunk + offsetof(_PyStackChunk, data);
         const char *end = (const char *)thread.state.datastack_top;
-        if (end > start && (size_t)(end - start) <= WINDOW_MAX_BYTES &&
-            rs_safe_read(window, start, (size_t)(end - start)) == 0) {
+        if (end > start && (size_t)(end - start) <= WINDOW_MAX_BYTES) {
             window_start = start;
             window_size = (size_t)(end - start);
+            ranges[count++] = (rs_safe_range){window, start, window_size};
         }
+    }
+    int read = rs_safe_read_ranges(ranges, count);
+#if PY_VERSION_HEX < 0x030D0000
+    if (read == 0) {
+        return 0; /* No current frame: an empty stack. */
+    }
+#endif
+    if (window_start != NULL && read < count) {
+        window_start = NULL; /* The data stack could not be copied: frames are read one by one. */
     }
     int visited = 0; /* Frames with code found, outermost last. */
     for (int hops = 0; address != NULL && hops < WALK_MAX_FRAMES; hops++) {
@@ -183,12 +179,15 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
         visited += frame_position(&head.frame, &walk_code[visited], &walk_instruction[visited]);
         address = (const char *)head.frame.previous;
     }
-    /* Every code header in one vectored read. */
-    void *destinations[WALK_MAX_FRAMES];
+    /* The context again, then every code header, in one vectored read: the context read after
+     * the walk tells whether the thread switched contexts meanwhile. */
+    rs_safe_range reads[1 + WALK_MAX_FRAMES];
+    reads[0] =
+        (rs_safe_range){&stack->context_after, &tstate->context, sizeof(stack->context_after)};
     for (int i = 0; i < visited; i++) {
-        destinations[i] = &code_heads[i];
+        reads[1 + i] = (rs_safe_range){&code_heads[i], walk_code[i], CODE_HEAD_SIZE};
     }
-    int readable = rs_safe_read_many(destinations, walk_code, CODE_HEAD_SIZE, visited);
+    int readable = rs_safe_read_ranges(reads, 1 + visited) - 1;
     for (int i = 0; i < readable; i++) {
         if (stack->depth == RS_STACK_MAX_DEPTH) {
             stack->truncated = 1;
@@ -217,18 +216,15 @@ is_suspended(int8_t state)
 
 /* Whether a suspended coroutine's frame waits in an await (yield from), so the top of its
  * value stack is what it awaits; CPython's _PyGen_yf makes the same test. 3.13 has a frame
- * state for it; before, the next instruction is a RESUME whose argument is 2 or more. */
+ * state for it; before, the instruction after the current one (`next`, copied by the caller)
+ * is a RESUME whose argument is 2 or more. */
 static int
-waits_in_await(const frame_head *copy, int8_t state)
+waits_in_await(_Py_CODEUNIT next, int8_t state)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    (void)copy;
+    (void)next;
     return state == FRAME_SUSPENDED_YIELD_FROM;
 #else
-    _Py_CODEUNIT next;
-    if (rs_safe_read(&next, copy->frame.prev_instr + 1, sizeof(next)) < 0) {
-        return 0;
-    }
 #if PY_VERSION_HEX >= 0x030C0000
     int opcode = next.op.code, argument = next.op.arg;
     int resumes = opcode == RESUME || opcode == INSTRUMENTED_RESUME;
@@ -241,6 +237,21 @@ waits_in_await(const frame_head *copy, int8_t state)
 #endif
 }
 
+/* A coroutine or generator object up to the end of its frame's head: the frame lives inside
+ * the object, so one read copies both. */
+#define GENERATOR_HEAD_SIZE (offsetof(PyGenObject, gi_iframe) + FRAME_HEAD_SIZE)
+
+typedef union {
+    PyGenObject generator; /* Valid up to gi_iframe. */
+    struct {
+        char object[offsetof(PyGenObject, gi_iframe)];
+        frame_head frame;
+    } parts;
+} generator_head;
+
+_Static_assert(offsetof(generator_head, parts.frame) == offsetof(PyGenObject, gi_iframe),
+               "a generator's frame head is copied where its object keeps it");
+
 int
 rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
 {
@@ -250,28 +261,46 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
     stack->depth = 0;
     stack->truncated = 0;
     stack->context = NULL;
+    stack->context_after = NULL;
+    /* Two reads a level: the object with its frame head; then, in one call, the frame's code
+     * header, the instruction after the current one (3.11, 3.12) and the top of its value
+     * stack (what it awaits, if it waits in an await). */
     while (coroutine != NULL && depth < RS_STACK_MAX_DEPTH) {
-        PyGenObject head;
-        if (rs_safe_read(&head, coroutine, offsetof(PyGenObject, gi_iframe)) < 0 ||
-            (Py_TYPE(&head) != &PyCoro_Type && Py_TYPE(&head) != &PyGen_Type) ||
-            !is_suspended(head.gi_frame_state)) {
+        generator_head head;
+        if (rs_safe_read(&head, coroutine, GENERATOR_HEAD_SIZE) < 0 ||
+            (Py_TYPE(&head.generator) != &PyCoro_Type && Py_TYPE(&head.generator) != &PyGen_Type) ||
+            !is_suspended(head.generator.gi_frame_state)) {
             break;
         }
         const char *frame_address = (const char *)coroutine + offsetof(PyGenObject, gi_iframe);
-        frame_head copy;
-        if (rs_safe_read(&copy, frame_address, FRAME_HEAD_SIZE) < 0 ||
-            read_frame(&copy.frame, &chain[depth]) != 1) {
+        const _PyInterpreterFrame *frame = &head.parts.frame.frame;
+        const void *code_address;
+        const _Py_CODEUNIT *instruction;
+        if (!frame_position(frame, &code_address, &instruction)) {
+            break;
+        }
+        code_head code;
+        _Py_CODEUNIT next = {0};
+        const void *awaited = NULL;
+        int top = frame->stacktop - 1;
+        rs_safe_range reads[3] = {{&code, code_address, CODE_HEAD_SIZE}};
+        int count = 1;
+#if PY_VERSION_HEX < 0x030D0000
+        reads[count++] = (rs_safe_range){&next, instruction + 1, sizeof(next)};
+#endif
+        if (top >= 0) {
+            reads[count++] =
+                (rs_safe_range){&awaited,
+                                frame_address + offsetof(_PyInterpreterFrame, localsplus) +
+                                    (size_t)top * sizeof(PyObject *),
+                                sizeof(awaited)};
+        }
+        int read = rs_safe_read_ranges(reads, count);
+        if (read < 1 || describe_frame(code_address, instruction, &code.code, &chain[depth]) != 1) {
             break;
         }
         depth++;
-        /* The awaited object is on top of the value stack while suspended in an await. */
-        const void *awaited = NULL;
-        int top = copy.frame.stacktop - 1;
-        if (!waits_in_await(&copy, head.gi_frame_state) || top < 0 ||
-            rs_safe_read(&awaited,
-                         frame_address + offsetof(_PyInterpreterFrame, localsplus) +
-                             (size_t)top * sizeof(PyObject *),
-                         sizeof(awaited)) < 0) {
+        if (read < count || top < 0 || !waits_in_await(next, head.generator.gi_frame_state)) {
             break;
         }
         coroutine = awaited;

@@ -34,9 +34,11 @@ typedef struct {
 } rs_raw_frame;
 
 typedef struct {
-    int depth;           /* Frames filled, innermost first. */
-    int truncated;       /* Deeper than RS_STACK_MAX_DEPTH. */
-    const void *context; /* The thread's current contextvars.Context. */
+    int depth;                 /* Frames filled, innermost first. */
+    int truncated;             /* Deeper than RS_STACK_MAX_DEPTH. */
+    const void *context;       /* The thread's current contextvars.Context when the read began, */
+    const void *context_after; /* and when it ended: the stack is the context's when both
+                                  are (NULL when it could not be read again). */
     rs_raw_frame frames[RS_STACK_MAX_DEPTH];
 } rs_raw_stack;
 
