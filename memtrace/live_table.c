@@ -21,12 +21,31 @@ home_of(const rs_live_table *table, uintptr_t address)
     return (mixed >> 20) & table->mask;
 }
 
-/* The filter's counter of `address` (the same bits as rs_live_table_may_hold reads). */
-static inline uint8_t *
-counter_of(const rs_live_table *table, uintptr_t address)
+/* The filter position of `address` (the bit rs_live_table_may_hold reads). */
+static inline uint64_t
+filter_position(uintptr_t address)
 {
-    uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
-    return &table->filter[mixed >> (64 - RS_LIVE_FILTER_BITS)];
+    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS);
+}
+
+static inline void
+set_bit(rs_live_table *table, uint64_t position, int on)
+{
+    uint8_t mask = (uint8_t)(1u << (position & 7));
+    if (on) {
+        table->filter_bits[position >> 3] |= mask;
+    }
+    else {
+        table->filter_bits[position >> 3] &= (uint8_t)~mask;
+    }
+}
+
+/* Every counter and bit back to 0. */
+static void
+clear_filter(rs_live_table *table)
+{
+    memset(table->filter, 0, FILTER_SIZE + FILTER_SIZE / 8);
+    table->saturated = 0;
 }
 
 int
@@ -37,7 +56,9 @@ rs_live_table_init(rs_live_table *table, uint64_t capacity)
         slots *= 2;
     }
     table->slots = (rs_live_slot *)rs_raw_calloc(slots, sizeof(rs_live_slot));
-    table->filter = (uint8_t *)rs_raw_calloc(FILTER_SIZE, 1);
+    /* The counters, then the bits, in one block. */
+    table->filter = (uint8_t *)rs_raw_calloc(FILTER_SIZE + FILTER_SIZE / 8, 1);
+    table->filter_bits = table->filter != NULL ? table->filter + FILTER_SIZE : NULL;
     if (table->filter == NULL) {
         rs_raw_free(table->slots);
         table->slots = NULL;
@@ -56,6 +77,7 @@ rs_live_table_free(rs_live_table *table)
     rs_raw_free(table->filter);
     table->slots = NULL;
     table->filter = NULL;
+    table->filter_bits = NULL;
     table->mask = 0;
     table->count = 0;
     table->max_count = 0;
@@ -66,10 +88,9 @@ rs_live_table_clear(rs_live_table *table)
 {
     if (table->slots != NULL) {
         memset(table->slots, 0, sizeof(rs_live_slot) * (size_t)(table->mask + 1));
-        memset(table->filter, 0, FILTER_SIZE);
+        clear_filter(table);
     }
     table->count = 0;
-    table->saturated = 0;
 }
 
 int
@@ -94,13 +115,15 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     table->slots[index].address = address;
     table->slots[index].value = value;
     table->count++;
-    uint8_t *counter = counter_of(table, address);
+    uint64_t position = filter_position(address);
+    uint8_t *counter = &table->filter[position];
     if (*counter < 255) {
         (*counter)++;
     }
     else {
         table->saturated = 1;
     }
+    set_bit(table, position, 1);
     return 1;
 }
 
@@ -110,7 +133,8 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     if (table->slots == NULL || address == 0) {
         return 0; /* 0 marks an empty slot: never an entry. */
     }
-    uint8_t *counter = counter_of(table, address);
+    uint64_t position = filter_position(address);
+    uint8_t *counter = &table->filter[position];
     if (*counter == 0) {
         return 0; /* The common case: never sampled. */
     }
@@ -123,12 +147,11 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     }
     *value = table->slots[hole].value;
     table->count--;
-    if (*counter < 255) {
-        (*counter)--;
+    if (*counter < 255 && --(*counter) == 0) {
+        set_bit(table, position, 0);
     }
     if (table->count == 0 && table->saturated) {
-        memset(table->filter, 0, FILTER_SIZE); /* Stuck counters: nothing is left to count. */
-        table->saturated = 0;
+        clear_filter(table); /* Stuck counters: nothing is left to count. */
     }
     /* Shift back each later entry of the run that may not sit past the hole. */
     uint64_t next = (hole + 1) & table->mask;
