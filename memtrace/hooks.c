@@ -395,7 +395,9 @@ probe_domains(void)
 }
 
 /* Forgets every live sample: their frees may have gone unseen while we were unhooked. A
- * sample handed to growth counts as freed, so a leak is missed rather than one invented. */
+ * sample handed to growth counts as freed, so a leak is missed rather than one invented; one of
+ * a recording scope leaves its live bytes (so a later peak is not raised by it) and is counted
+ * in its dropped_live. */
 static void
 forget_live_samples(void)
 {
@@ -404,9 +406,12 @@ forget_live_samples(void)
         if (record->address == 0) {
             continue;
         }
-        if (record->state != NULL) {
-            record->state->dropped_live++;
-            record->state->live_head = NO_RECORD;
+        rs_mem_state *state = record->state;
+        if (state != NULL) {
+            state->dropped_live++;
+            state->live_head = NO_RECORD;
+            state->live_bytes -=
+                record->weight < state->live_bytes ? record->weight : state->live_bytes;
         }
         else {
             rs__growth_remove(record->at.growth, record->request, record->weight);

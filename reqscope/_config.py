@@ -180,7 +180,8 @@ def configure(**changes) -> Settings:
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(changes) - known)
     if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
     _settings = replace(current(), **changes).validate()
     _core.set_growth_warmup(_settings.memory_warmup)
     return _settings

@@ -129,8 +129,9 @@ class profile:
         self._name = name
         self._settings = _config.with_overrides(
             sql=sql, cpu=cpu, interval=interval, memory=memory, memory_rate=memory_rate,
-            memory_nframes=memory_nframes, show_params=show_params, explain=explain, explain_analyze=explain_analyze,
-            slow_ms=slow_ms, slow_share=slow_share, slow_min_ms=slow_min_ms,
+            memory_nframes=memory_nframes, show_params=show_params, explain=explain,
+            explain_analyze=explain_analyze, slow_ms=slow_ms, slow_share=slow_share,
+            slow_min_ms=slow_min_ms,
             n_plus_one_min=n_plus_one_min)
         self._on_report = on_report
 

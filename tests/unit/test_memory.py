@@ -327,3 +327,24 @@ def test_what_profile_itself_allocates_is_the_callers_line_not_a_reqscope_site()
     package = str(Path(reqscope.__file__).parent)
     assert memory_of(scope)["sites"]
     assert not any(site["file"].startswith(package) for site in memory_of(scope)["sites"])
+
+
+def test_samples_forgotten_when_our_hooks_are_chained_again_leave_the_scopes_peak_alone():
+    """tracemalloc's stop takes our hooks out under a recording scope; the next scope chains
+    them again and forgets the samples whose frees it may have missed. The recording scope's
+    live bytes drop those samples too: what it allocates afterwards does not stack on them
+    and inflate its peak."""
+    assert reqscope.uninstall(memory=True) is True
+    tracemalloc.start()
+    outer = reqscope.profile(memory=True, memory_rate=1, on_report=None).__enter__()
+    first = [bytes(1000) for _ in range(100)]
+    tracemalloc.stop()  # Puts back what it found: ours are out.
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None):
+        pass  # Chains them in again; the first blocks' samples are forgotten.
+    del first  # Frees the hooks no longer follow.
+    second = [bytes(1000) for _ in range(60)]
+    outer.close()
+    memory = memory_of(outer)
+    assert 60 * 1000 <= memory["peak_bytes"] < 130 * 1000, memory["peak_bytes"]
+    assert memory["hooks_removed"] is False  # Chained again before it ended.
+    assert second
