@@ -229,7 +229,7 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (self->options.memory && self->memory == NULL) {
-        if (rs_mem_install() < 0) {
+        if (rs_mem_prepare() < 0) {
             return NULL;
         }
         self->memory =

@@ -53,6 +53,7 @@ static hook_context contexts[2]; /* MEM, OBJ. */
 static const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 static int installed;
 static long recording_states; /* States recording now. */
+static uint64_t rechains;     /* Times the hooks were found taken out (by another tool). */
 static rs_live_table live;    /* Address -> index into records. */
 static live_record *records;  /* Raw and zeroed; touched only as far as records_used. */
 static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
@@ -62,7 +63,7 @@ static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
  * (this is a dlopen'ed module; these 40 bytes fit glibc's reserve for that). */
 #define HOOK_THREAD_LOCAL static __thread __attribute__((tls_model("initial-exec")))
 HOOK_THREAD_LOCAL int in_hook;
-HOOK_THREAD_LOCAL int probing;             /* rs_mem_install asks which domains still reach us. */
+HOOK_THREAD_LOCAL int probing;             /* chain_in asks which domains still reach us. */
 static int probe_reached[2];               /* MEM, OBJ; protected by the GIL. */
 HOOK_THREAD_LOCAL rs_byte_sampler sampler; /* Rate 0 until started: it then picks everything. */
 
@@ -453,6 +454,22 @@ rs_mem_chained(void)
     return installed;
 }
 
+/* Whether a tool took our hooks out of both domains (a probe reaches neither): we are then
+ * out of the chain, and what we followed meanwhile is forgotten (see forget_live_samples);
+ * recording scopes learn of it from `rechains`. Called when they are not first in the chain. */
+static int
+taken_out_entirely(void)
+{
+    probe_domains();
+    if (probe_reached[0] || probe_reached[1]) {
+        return 0;
+    }
+    forget_live_samples();
+    rechains++;
+    installed = 0;
+    return 1;
+}
+
 int
 rs_mem_uninstall(void)
 {
@@ -460,7 +477,9 @@ rs_mem_uninstall(void)
         return installed ? 0 : 1;
     }
     if (!on_top()) {
-        return 0; /* Someone chained above us: removing ours would remove theirs. */
+        /* Someone chained above us: removing ours would remove theirs, unless they already
+         * took ours out. */
+        return taken_out_entirely();
     }
     forget_live_samples();
     leave_chain();
@@ -468,26 +487,37 @@ rs_mem_uninstall(void)
 }
 
 int
-rs_mem_install(void)
+rs_mem_prepare(void)
+{
+    if (records == NULL && initialize_tables() < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Chains the hooks in: onto what runs now when they are out, again where a tracer took them
+ * out (probed), not at all when they are reached. Allocates nothing but two probe blocks and
+ * never lets the GIL go, so no other scope can end (and take them out) before the caller
+ * counts its state as recording. */
+static void
+chain_in(void)
 {
     int chain[2] = {1, 1}; /* The domains to chain our hooks into. */
     if (installed) {
         if (on_top()) {
-            return 0; /* Called first in both domains: reached for sure, no probe needed. */
+            return; /* Called first in both domains: reached for sure, no probe needed. */
         }
         probe_domains();
         if (probe_reached[0] && probe_reached[1]) {
-            return 0;
+            return;
         }
         /* Removed under us (a tracer started before us restored what it had found when it
          * stopped): chain again, only where we are gone, onto what runs now. Frees may have
-         * gone unseen meanwhile. */
+         * gone unseen meanwhile, and what recording scopes allocated was missed. */
         forget_live_samples();
+        rechains++;
         chain[0] = !probe_reached[0];
         chain[1] = !probe_reached[1];
-    }
-    else if (records == NULL && initialize_tables() < 0) {
-        return -1;
     }
     for (int i = 0; i < 2; i++) {
         if (chain[i]) {
@@ -498,7 +528,6 @@ rs_mem_install(void)
         }
     }
     installed = 1;
-    return 0;
 }
 
 /* The entering thread's sampler starts at the scope's rate at once: a countdown left at
@@ -506,6 +535,8 @@ rs_mem_install(void)
 void
 rs_mem_enable(rs_mem_state *state)
 {
+    chain_in();
+    state->rechains_at_start = rechains;
     state->recording = 1;
     recording_states++;
     if (sampler.rate != state->rate) {
@@ -533,6 +564,7 @@ merge_into(rs_mem_state *state, rs_mem_state *ancestor)
     ancestor->samples += state->samples;
     ancestor->dropped_sites += state->dropped_sites;
     ancestor->dropped_live += state->dropped_live;
+    ancestor->hooks_removed |= state->hooks_removed;
     if (ancestor->live_bytes + state->peak_bytes > ancestor->peak_bytes) {
         ancestor->peak_bytes = ancestor->live_bytes + state->peak_bytes;
     }
@@ -605,6 +637,13 @@ rs_mem_finish(rs_scope *scope, int abandoned)
     }
     state->recording = 0;
     recording_states--;
+    /* Hooks chained above a tracer that then stopped were put back out by it, unseen; found
+     * now (out of one domain, or of both, which counts as a re-chain), or by a scope that
+     * chained them in again meanwhile. */
+    if (installed && !on_top() && !taken_out_entirely()) {
+        state->hooks_removed = !probe_reached[0] || !probe_reached[1];
+    }
+    state->hooks_removed |= rechains != state->rechains_at_start;
     rs_mem_state *ancestor = NULL;
     for (rs_scope *outer = scope->parent; outer != NULL && ancestor == NULL;
          outer = outer->parent) {
@@ -614,12 +653,13 @@ rs_mem_finish(rs_scope *scope, int abandoned)
     }
     if (ancestor != NULL) {
         merge_into(state, ancestor);
+        /* This thread's countdown ran at the inner scope's rate: back to the one now
+         * recording here (an exact outer scope would otherwise miss bytes until a pick). */
+        rs_mem_state *now = recording_state();
+        if (now != NULL && sampler.rate != now->rate) {
+            start_sampler(now->rate);
+        }
         return;
-    }
-    /* Hooks chained above a tracer that then stopped were put back out by it, unseen. */
-    if (installed && !on_top()) {
-        probe_domains();
-        state->hooks_removed = !probe_reached[0] || !probe_reached[1];
     }
     /* Resolving lines runs Python code: an exception in flight (a scope dropped while one
      * propagates) is put aside and back. */

@@ -120,9 +120,7 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     if (*counter < 255) {
         (*counter)++;
     }
-    else {
-        table->saturated = 1;
-    }
+    table->saturated |= *counter == 255; /* From now on it stays: never counted down. */
     set_bit(table, position, 1);
     return 1;
 }

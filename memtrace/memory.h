@@ -48,14 +48,15 @@ typedef struct rs_mem_state {
     rs_mem_site *sites;
     unsigned site_count;
     uint64_t dropped_sites, dropped_live;
-    int hooks_removed; /* Found at its end: another tool took our hooks out of the chain
-                          while it recorded (tracemalloc.stop() after tracemalloc.start()
-                          and this scope's entry), so its figures miss what followed. */
+    int hooks_removed;          /* Found at its end: another tool took our hooks out of the chain
+                                   while it recorded (tracemalloc.stop() after tracemalloc.start()
+                                   and this scope's entry), so its figures miss what followed. */
+    uint64_t rechains_at_start; /* The hooks' re-chain count when it began recording. */
 } rs_mem_state;
 
-/* Chains the hooks in (again, after they left the chain or something removed them). Returns
- * 0, or -1 with an exception set. Called at each memory scope's entry. */
-int rs_mem_install(void);
+/* Makes the tables the hooks record into (once). Returns 0, or -1 with an exception set.
+ * Called at a memory scope's entry, before anything that cannot be undone. */
+int rs_mem_prepare(void);
 
 /* Removes the hooks when no memory scope records and nothing was chained above them (removing
  * ours would then remove that too); the live samples are forgotten, and the leak view stops
@@ -71,7 +72,10 @@ rs_mem_state *rs_mem_state_new(uint64_t rate, int nframes);
 /* Frees a state that is not recording. */
 void rs_mem_state_free(rs_mem_state *state);
 
-/* Starts counting `state` as a recording scope (the hooks' fast test). */
+/* Chains the hooks in (again, after they left the chain or something took them out) and
+ * starts counting `state` as a recording scope (the hooks' fast test), in one step that lets
+ * no other thread run: no scope ending meanwhile can take the hooks out under it. The tables
+ * must exist (rs_mem_prepare). */
 void rs_mem_enable(rs_mem_state *state);
 
 /*

@@ -13,7 +13,7 @@
 #include "memory.h"
 
 int
-rs_mem_install(void)
+rs_mem_prepare(void)
 {
     PyErr_SetString(PyExc_RuntimeError,
                     "reqscope: the memory tracer is not available in the portable build");
@@ -35,7 +35,7 @@ rs_mem_uninstall(void)
 void
 rs_mem_enable(rs_mem_state *state)
 {
-    /* Unreachable: no memory state is ever made (rs_mem_install refuses). */
+    /* Unreachable: no memory state is ever made (rs_mem_prepare refuses). */
 }
 
 void

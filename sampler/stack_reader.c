@@ -163,7 +163,8 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
     int read = rs_safe_read_ranges(ranges, count);
 #if PY_VERSION_HEX < 0x030D0000
     if (read == 0) {
-        return 0; /* No current frame: an empty stack. */
+        stack->context_after = stack->context; /* No current frame: an empty stack. */
+        return 0;
     }
 #endif
     if (window_start != NULL && read < count) {

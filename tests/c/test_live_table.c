@@ -151,3 +151,32 @@ TEST_IMPL(live_table_never_finds_address_zero)
     ASSERT_EQ(table.count, count);
     rs_live_table_free(&table);
 }
+
+TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
+{
+    /* A counter at 255 is never counted down again; reaching it (not only passing it) must
+     * mark the filter for the reset, or its bit stays set after the table empties. */
+    enum { COUNT = 255 };
+    static uintptr_t addresses[COUNT];
+    rs_live_table table;
+    uint64_t value = 0;
+    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
+    unsigned target = filter_index(0x10);
+    int found = 0;
+    for (uintptr_t address = 0x10; found < COUNT; address += 0x10) {
+        if (filter_index(address) == target) {
+            addresses[found++] = address;
+        }
+    }
+    for (int i = 0; i < COUNT; i++) {
+        ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
+    }
+    ASSERT_EQ(table.filter[target], 255);
+    for (int i = 0; i < COUNT; i++) {
+        ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 1);
+    }
+    ASSERT_EQ(table.count, 0);
+    ASSERT_EQ(rs_live_table_may_hold(&table, addresses[0]), 0);
+    ASSERT_EQ(table.filter[target], 0);
+    rs_live_table_free(&table);
+}

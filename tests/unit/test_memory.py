@@ -346,5 +346,21 @@ def test_samples_forgotten_when_our_hooks_are_chained_again_leave_the_scopes_pea
     outer.close()
     memory = memory_of(outer)
     assert 60 * 1000 <= memory["peak_bytes"] < 130 * 1000, memory["peak_bytes"]
-    assert memory["hooks_removed"] is False  # Chained again before it ended.
+    assert memory["hooks_removed"] is True  # What it allocated meanwhile went unseen.
     assert second
+
+
+@pytest.mark.parametrize("chained_again_by_a_nested_scope", [False, True])
+def test_a_scope_whose_hooks_were_taken_out_says_so_even_if_another_scope_chained_them_again(
+        chained_again_by_a_nested_scope):
+    assert reqscope.uninstall(memory=True) is True
+    tracemalloc.start()
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as outer:
+        tracemalloc.stop()  # Takes ours out: what follows goes unseen.
+        gap = [bytearray(1000) for _ in range(200)]
+        if chained_again_by_a_nested_scope:
+            with reqscope.profile(memory=True, on_report=None) as inner:
+                pass
+            assert memory_of(inner)["hooks_removed"] is False  # It recorded with them in.
+    assert memory_of(outer)["hooks_removed"] is True
+    assert len(gap) == 200
