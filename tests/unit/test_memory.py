@@ -364,3 +364,12 @@ def test_a_scope_whose_hooks_were_taken_out_says_so_even_if_another_scope_chaine
             assert memory_of(inner)["hooks_removed"] is False  # It recorded with them in.
     assert memory_of(outer)["hooks_removed"] is True
     assert len(gap) == 200
+
+
+def test_an_exact_scope_counts_every_block_again_once_an_inner_sampled_scope_ended():
+    with reqscope.profile(memory=True, memory_rate=1, on_report=None) as outer:
+        with reqscope.profile(memory=True, memory_rate=512 * 1024, on_report=None):
+            pass
+        keep_blocks(100)  # Each one counted: the countdown is back at rate 1.
+    allocated = allocated_at_line(memory_of(outer), "keep_blocks", ALLOCATING_LINE)
+    assert 100 * 1000 <= allocated <= 100 * 1000 + 16 * 1024
