@@ -13,6 +13,7 @@
 #include "queries.h"
 
 #include "clock.h"
+#include "fingerprint_cache.h"
 #include "params.h"
 #include "rawalloc.h"
 #include "utf8.h"
@@ -332,7 +333,7 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     size_t length;
     char *owned;
     if (sql_text(sql, &text, &length, &owned) < 0 ||
-        rs_fp_normalize(text, length, &fingerprint) < 0) {
+        rs_fp_cache_normalize(text, length, &fingerprint) < 0) {
         rs_raw_free(owned);
         state->dropped.memory++;
         return -1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fingerprint.h"
+#include "fingerprint_cache.h"
 #include "runner.h"
 
 /* Normalizes a NUL-terminated statement; the caller releases `fp`. */
@@ -299,4 +300,42 @@ TEST_IMPL(fp_invalid_utf8_passes_through)
     ASSERT_EQ(rs_fp_normalize(sql, sizeof(sql) - 1, &fp), 0);
     ASSERT_STREQ(fp.text, "select \xff\xfe from \xc3 where x = ?");
     rs_fp_release(&fp);
+}
+
+/* The cache gives what rs_fp_normalize gives, for a text seen before or not, for texts that
+ * share a slot, and for texts too long to keep; each result is the caller's own copy. */
+TEST_IMPL(fingerprint_cache_agrees_with_normalize)
+{
+    static char long_text[RS_FP_CACHE_MAX_TEXT + 100];
+    memset(long_text, ' ', sizeof(long_text) - 1);
+    memcpy(long_text, "SELECT 1 FROM t WHERE a = 5", 27);
+    const char *texts[] = {"SELECT * FROM t WHERE id = 1", "SELECT * FROM t WHERE id = 2",
+                           "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+                           "select  *\nfrom t where id=3", long_text};
+    for (int round = 0; round < 3; round++) { /* Misses first, then hits. */
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+            rs_fingerprint expected, cached;
+            ASSERT_EQ(rs_fp_normalize(texts[i], strlen(texts[i]), &expected), 0);
+            ASSERT_EQ(rs_fp_cache_normalize(texts[i], strlen(texts[i]), &cached), 0);
+            ASSERT_EQ(cached.id, expected.id);
+            ASSERT_EQ(cached.length, expected.length);
+            ASSERT_EQ(memcmp(cached.text, expected.text, expected.length + 1), 0);
+            ASSERT_EQ(cached.kind, expected.kind);
+            ASSERT_EQ(cached.flags, expected.flags);
+            ASSERT_EQ(cached.list_arity, expected.list_arity);
+            rs_fp_release(&cached);
+            rs_fp_release(&expected);
+        }
+    }
+    /* Many distinct texts, far more than the slots: every answer still exact. */
+    char text[64];
+    for (int i = 0; i < 4 * RS_FP_CACHE_SLOTS; i++) {
+        int length = snprintf(text, sizeof(text), "SELECT c%d FROM t%d WHERE x = %d", i % 97, i, i);
+        rs_fingerprint expected, cached;
+        ASSERT_EQ(rs_fp_normalize(text, (size_t)length, &expected), 0);
+        ASSERT_EQ(rs_fp_cache_normalize(text, (size_t)length, &cached), 0);
+        ASSERT_EQ(cached.id, expected.id);
+        rs_fp_release(&cached);
+        rs_fp_release(&expected);
+    }
 }
