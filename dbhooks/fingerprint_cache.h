@@ -5,7 +5,8 @@
  * SELECT for every primary-key lookup), and each one is fingerprinted at least once per
  * execution, twice when two layers see it (Django's execute wrapper and the sqlite3 driver
  * hook). Normalizing a 300-byte ORM statement is about 12,000 instructions; looking its exact
- * text up here is a hash of its bytes and one compare. A miss normalizes and keeps the result.
+ * text up here is two hashes of its bytes and a compare. A miss normalizes and keeps the
+ * result (never the text, which may hold literal values).
  */
 #ifndef RS_FINGERPRINT_CACHE_H
 #define RS_FINGERPRINT_CACHE_H
