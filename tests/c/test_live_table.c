@@ -92,6 +92,18 @@ filter_index(uintptr_t address)
     return (unsigned)(((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS));
 }
 
+/* Fills `addresses` with `count` 16-byte-aligned addresses whose filter counter is `target`. */
+static void
+addresses_on_counter(unsigned target, uintptr_t *addresses, int count)
+{
+    int found = 0;
+    for (uintptr_t address = 0x10; found < count; address += 0x10) {
+        if (filter_index(address) == target) {
+            addresses[found++] = address;
+        }
+    }
+}
+
 TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
 {
     /* 300 addresses on one filter counter, past its 255 cap: every one is still found; after
@@ -108,12 +120,7 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
     while (filter_index(other) == target) {
         other += 0x10;
     }
-    int found = 0;
-    for (uintptr_t address = 0x10; found < COUNT; address += 0x10) {
-        if (filter_index(address) == target) {
-            addresses[found++] = address;
-        }
-    }
+    addresses_on_counter(target, addresses, COUNT);
     ASSERT_EQ(rs_live_table_insert(&table, other, 1000), 1);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
@@ -162,12 +169,7 @@ TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
     uint64_t value = 0;
     ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
     unsigned target = filter_index(0x10);
-    int found = 0;
-    for (uintptr_t address = 0x10; found < COUNT; address += 0x10) {
-        if (filter_index(address) == target) {
-            addresses[found++] = address;
-        }
-    }
+    addresses_on_counter(target, addresses, COUNT);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
     }
