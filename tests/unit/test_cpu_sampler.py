@@ -13,7 +13,8 @@ import time
 import pytest
 
 import reqscope
-from helpers.split_workload import a, b, c, spin
+from helpers.sampler_workloads import (a, awaited_request, b, c, fork_under_a_sampled_scope,
+                                       function_names, interleaved_requests, spin, two_threads)
 from reqscope import _core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,10 +25,6 @@ def shares(report):
     cpu = report["cpu"]
     total = cpu["sampled_ms"]
     return {f["function"]: 100.0 * f["total_ms"] / total for f in cpu["functions"]}, cpu
-
-
-def function_names(report):
-    return {f["function"] for f in report["cpu"]["functions"]}
 
 
 def test_a_known_split_is_measured_within_five_points():
@@ -80,45 +77,13 @@ def test_samples_weigh_the_elapsed_time_they_stand_for():
 
 
 def test_two_threads_with_their_own_scopes_see_only_their_own_functions():
-    reports = {}
-
-    def run(name, function):
-        with reqscope.profile(name=name, cpu=True, on_report=None) as scope:
-            for _ in range(40):
-                function(0.003)
-        reports[name] = scope.report.to_dict()
-
-    threads = [threading.Thread(target=run, args=("first", a)),
-               threading.Thread(target=run, args=("second", b))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    reports = two_threads(40, 0.003)
     assert "a" in function_names(reports["first"]) and "b" not in function_names(reports["first"])
     assert "b" in function_names(reports["second"]) and "a" not in function_names(reports["second"])
 
 
-def make_work(index):
-    """A distinct function per request, named work_<index>."""
-    namespace = {"spin": spin}
-    exec(f"def work_{index}(seconds):\n    spin(seconds)\n", namespace)
-    return namespace[f"work_{index}"]
-
-
 def test_interleaved_asyncio_requests_get_only_their_own_samples():
-    works = [make_work(index) for index in range(50)]
-
-    async def request(index):
-        async with reqscope.profile(name=f"request {index}", cpu=True, on_report=None) as scope:
-            for _ in range(8):
-                works[index](0.002)
-                await asyncio.sleep(0)
-        return scope.report.to_dict()
-
-    async def main():
-        return await asyncio.gather(*(request(index) for index in range(50)))
-
-    reports = asyncio.run(main())
+    reports = interleaved_requests(50, 8, 0.002)
     seen_own = 0
     for index, report in enumerate(reports):
         names = function_names(report) if report["cpu"]["samples"] else set()
@@ -188,21 +153,9 @@ def test_intervals_outside_100us_to_100ms_are_refused(interval):
 # its pthread_atfork handler is what makes this fork safe.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_gets_a_fresh_working_sampler():
-    with reqscope.profile(cpu=True, on_report=None) as parent_scope:
-        a(0.01)
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                with reqscope.profile(cpu=True, on_report=None) as child_scope:
-                    a(0.05)
-                if "a" in function_names(child_scope.report.to_dict()):
-                    status = 0
-            finally:
-                os._exit(status)
-        _, wait_status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(wait_status) == 0
-    assert "a" in function_names(parent_scope.report.to_dict())
+    child_status, parent_report = fork_under_a_sampled_scope(0.01, 0.05)
+    assert child_status == 0
+    assert "a" in function_names(parent_report)
 
 
 def test_interpreter_exit_while_sampling_neither_crashes_nor_hangs():
@@ -260,27 +213,10 @@ def test_time_waiting_in_a_query_is_off_cpu_under_execute_and_matches_the_sql_se
 
 
 def test_awaited_time_goes_to_the_requests_suspended_coroutine_chain():
-    async def fetch_remote():
-        await asyncio.sleep(0.2)
-
-    async def busy_other_task():
-        spin(0.1)
-
-    async def request():
-        async with reqscope.profile(cpu=True, on_report=None) as scope:
-            await fetch_remote()
-        return scope
-
-    async def main():
-        requested = asyncio.create_task(request())
-        await asyncio.sleep(0.01)
-        await busy_other_task()  # Runs on the loop while the request is suspended.
-        return await requested
-
-    report = asyncio.run(main()).report.to_dict()
+    report = awaited_request(0.2, 0.1)
     totals = {f["function"]: f["total_ms"] for f in report["cpu"]["functions"]}
     assert "busy_other_task" not in totals and "spin" not in totals, totals
-    assert totals.get(fetch_remote.__qualname__, 0) >= 0.75 * report["wall_ms"], totals
+    assert totals.get("fetch_remote", 0) >= 0.75 * report["wall_ms"], totals
     assert report["cpu"]["off_cpu_ms"] >= 0.75 * report["wall_ms"]
 
 

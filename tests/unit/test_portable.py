@@ -44,7 +44,7 @@ def portable(tmp_path_factory):
 def run(portable, code, timeout=120):
     """Runs `code` with the portable build first on the path; returns the CompletedProcess."""
     library, _ = portable
-    path = os.pathsep.join([str(library), HELPERS])  # The build, and split_workload.
+    path = os.pathsep.join([str(library), HELPERS])  # The build, and sampler_workloads.
     environment = dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="default")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=str(library),
                           env=environment, capture_output=True, text=True, timeout=timeout)
@@ -119,7 +119,7 @@ def test_a_known_split_is_measured_within_eight_points_at_10_ms(portable):
     result = run_ok(portable, """
         import json, time, reqscope
 
-        from split_workload import a, b, c
+        from sampler_workloads import a, b, c
 
         spent = {"a": 0.0, "b": 0.0, "c": 0.0}
         with reqscope.profile(cpu=True, interval=0.001, on_report=None) as scope:
@@ -147,24 +147,9 @@ def test_a_known_split_is_measured_within_eight_points_at_10_ms(portable):
 
 def test_two_threads_with_their_own_scopes_see_only_their_own_functions(portable):
     result = run_ok(portable, """
-        import threading, reqscope
+        from sampler_workloads import function_names, two_threads
 
-        from split_workload import a, b
-
-        reports = {}
-
-        def run(name, function):
-            with reqscope.profile(name=name, cpu=True, on_report=None) as scope:
-                for _ in range(40):
-                    function(0.01)
-            reports[name] = {f["function"] for f in scope.report.to_dict()["cpu"]["functions"]}
-
-        threads = [threading.Thread(target=run, args=("first", a)),
-                   threading.Thread(target=run, args=("second", b))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        reports = {name: function_names(report) for name, report in two_threads(40, 0.01).items()}
         print(sorted(reports["first"]))
         print(sorted(reports["second"]))
     """)
@@ -175,28 +160,10 @@ def test_two_threads_with_their_own_scopes_see_only_their_own_functions(portable
 
 def test_interleaved_asyncio_requests_get_only_their_own_functions(portable):
     result = run_ok(portable, """
-        import asyncio, time, reqscope
+        from sampler_workloads import function_names, interleaved_requests
 
-        from split_workload import spin
-
-        def make_work(index):
-            namespace = {"spin": spin}
-            exec(f"def work_{index}(seconds):\\n    spin(seconds)\\n", namespace)
-            return namespace[f"work_{index}"]
-
-        works = [make_work(index) for index in range(10)]
-
-        async def request(index):
-            async with reqscope.profile(name=f"r{index}", cpu=True, on_report=None) as scope:
-                for _ in range(5):
-                    works[index](0.02)
-                    await asyncio.sleep(0)
-            return {f["function"] for f in scope.report.to_dict()["cpu"]["functions"]}
-
-        async def main():
-            return await asyncio.gather(*(request(index) for index in range(10)))
-
-        for index, names in enumerate(asyncio.run(main())):
+        for index, report in enumerate(interleaved_requests(10, 5, 0.02)):
+            names = function_names(report)
             print(index, sorted(name for name in names if name.startswith("work_")))
     """)
     seen_own = 0
@@ -210,28 +177,11 @@ def test_interleaved_asyncio_requests_get_only_their_own_functions(portable):
 
 def test_awaited_time_goes_to_the_suspended_requests_coroutine_chain(portable):
     result = run_ok(portable, """
-        import asyncio, json, time, reqscope
+        import json
 
-        async def fetch_remote():
-            await asyncio.sleep(0.3)
+        from sampler_workloads import awaited_request
 
-        async def busy_other_task():
-            end = time.perf_counter() + 0.15
-            while time.perf_counter() < end:
-                pass
-
-        async def request():
-            async with reqscope.profile(cpu=True, on_report=None) as scope:
-                await fetch_remote()
-            return scope
-
-        async def main():
-            requested = asyncio.create_task(request())
-            await asyncio.sleep(0.01)
-            await busy_other_task()
-            return await requested
-
-        report = asyncio.run(main()).report.to_dict()
+        report = awaited_request(0.3, 0.15)
         print(json.dumps({"wall_ms": report["wall_ms"], "functions": report["cpu"]["functions"]}))
     """)
     import json
@@ -290,28 +240,14 @@ def test_memory_true_records_without_a_memory_section_and_never_raises(portable)
 
 def test_a_forked_child_gets_a_fresh_working_sampler(portable):
     run_ok(portable, """
-        import os, time, warnings, reqscope
+        import warnings
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of a threaded process.
 
-        from split_workload import a
+        from sampler_workloads import fork_under_a_sampled_scope, function_names
 
-        def names(scope):
-            return {f["function"] for f in scope.report.to_dict()["cpu"]["functions"]}
-
-        with reqscope.profile(cpu=True, on_report=None) as parent_scope:
-            a(0.05)
-            pid = os.fork()
-            if pid == 0:
-                status = 1
-                try:
-                    with reqscope.profile(cpu=True, on_report=None) as child_scope:
-                        a(0.2)
-                    status = 0 if "a" in names(child_scope) else 3
-                finally:
-                    os._exit(status)
-            _, wait_status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(wait_status) == 0, wait_status
-        assert "a" in names(parent_scope)
+        child_status, parent_report = fork_under_a_sampled_scope(0.05, 0.2)
+        assert child_status == 0, child_status
+        assert "a" in function_names(parent_report)
     """, timeout=60)
 
 
