@@ -53,7 +53,8 @@ static hook_context contexts[2]; /* MEM, OBJ. */
 static const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 static int installed;
 static long recording_states; /* States recording now. */
-static uint64_t rechains;     /* Times the hooks were found taken out (by another tool). */
+static uint64_t rechains;     /* Times live samples were forgotten: a scope recording then
+                                 missed frees and allocations (see forget_live_samples). */
 static rs_live_table live;    /* Address -> index into records. */
 static live_record *records;  /* Raw and zeroed; touched only as far as records_used. */
 static uint32_t records_capacity, records_used, first_free_record = NO_RECORD;
@@ -398,10 +399,12 @@ probe_domains(void)
 /* Forgets every live sample: their frees may have gone unseen while we were unhooked. A
  * sample handed to growth counts as freed, so a leak is missed rather than one invented; one of
  * a recording scope leaves its live bytes (so a later peak is not raised by it) and is counted
- * in its dropped_live. */
+ * in its dropped_live. Counted in `rechains`, which a recording scope compares at its end (only
+ * another tool taking the hooks out forgets while one records: uninstall refuses then). */
 static void
 forget_live_samples(void)
 {
+    rechains++;
     for (uint32_t index = 0; index < records_used; index++) {
         live_record *record = &records[index];
         if (record->address == 0) {
@@ -455,8 +458,8 @@ rs_mem_chained(void)
 }
 
 /* Whether a tool took our hooks out of both domains (a probe reaches neither): we are then
- * out of the chain, and what we followed meanwhile is forgotten (see forget_live_samples);
- * recording scopes learn of it from `rechains`. Called when they are not first in the chain. */
+ * out of the chain, and what we followed meanwhile is forgotten (see forget_live_samples).
+ * Called when they are not first in the chain. */
 static int
 taken_out_entirely(void)
 {
@@ -465,7 +468,6 @@ taken_out_entirely(void)
         return 0;
     }
     forget_live_samples();
-    rechains++;
     installed = 0;
     return 1;
 }
@@ -515,7 +517,6 @@ chain_in(void)
          * stopped): chain again, only where we are gone, onto what runs now. Frees may have
          * gone unseen meanwhile, and what recording scopes allocated was missed. */
         forget_live_samples();
-        rechains++;
         chain[0] = !probe_reached[0];
         chain[1] = !probe_reached[1];
     }

@@ -21,13 +21,6 @@ home_of(const rs_live_table *table, uintptr_t address)
     return (mixed >> 20) & table->mask;
 }
 
-/* The filter position of `address` (the bit rs_live_table_may_hold reads). */
-static inline uint64_t
-filter_position(uintptr_t address)
-{
-    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS);
-}
-
 static inline void
 set_bit(rs_live_table *table, uint64_t position, int on)
 {
@@ -115,7 +108,7 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     table->slots[index].address = address;
     table->slots[index].value = value;
     table->count++;
-    uint64_t position = filter_position(address);
+    uint64_t position = rs__live_filter_position(address);
     uint8_t *counter = &table->filter[position];
     if (*counter < 255) {
         (*counter)++;
@@ -131,7 +124,7 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     if (table->slots == NULL || address == 0) {
         return 0; /* 0 marks an empty slot: never an entry. */
     }
-    uint64_t position = filter_position(address);
+    uint64_t position = rs__live_filter_position(address);
     uint8_t *counter = &table->filter[position];
     if (*counter == 0) {
         return 0; /* The common case: never sampled. */

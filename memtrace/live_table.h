@@ -58,12 +58,19 @@ void rs_live_table_clear(rs_live_table *table);
  * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
 int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
 
+/* Internal: the filter position (bit and counter) of `address`. */
+static inline uint64_t
+rs__live_filter_position(uintptr_t address)
+{
+    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS);
+}
+
 /* Whether `address` may be in the initialised `table`: 0 means certainly not (one bit read;
  * every bit is clear while the table is empty). */
 static inline int
 rs_live_table_may_hold(const rs_live_table *table, uintptr_t address)
 {
-    uint64_t bit = ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS);
+    uint64_t bit = rs__live_filter_position(address);
     return (table->filter_bits[bit >> 3] >> (bit & 7)) & 1;
 }
 

@@ -59,8 +59,9 @@ typedef struct rs_mem_state {
 int rs_mem_prepare(void);
 
 /* Removes the hooks when no memory scope records and nothing was chained above them (removing
- * ours would then remove that too); the live samples are forgotten, and the leak view stops
- * following them. Returns 1 when the hooks are gone, 0 when they stay (idle). */
+ * ours would then remove that too), or finds them already taken out of both domains by such a
+ * tool; the live samples are forgotten, and the leak view stops following them. Returns 1 when
+ * the hooks are gone, 0 when they stay (idle). */
 int rs_mem_uninstall(void);
 
 /* Whether we chained the hooks in and have not taken them out since (another tool may have). */

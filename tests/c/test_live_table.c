@@ -85,20 +85,13 @@ TEST_IMPL(live_table_without_memory_refuses_everything)
     ASSERT_EQ(table.dropped, 1);
 }
 
-/* The filter's counter of an address, as live_table.c computes it. */
-static unsigned
-filter_index(uintptr_t address)
-{
-    return (unsigned)(((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS));
-}
-
 /* Fills `addresses` with `count` 16-byte-aligned addresses whose filter counter is `target`. */
 static void
 addresses_on_counter(unsigned target, uintptr_t *addresses, int count)
 {
     int found = 0;
     for (uintptr_t address = 0x10; found < count; address += 0x10) {
-        if (filter_index(address) == target) {
+        if ((unsigned)rs__live_filter_position(address) == target) {
             addresses[found++] = address;
         }
     }
@@ -115,9 +108,9 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
     rs_live_table table;
     uint64_t value = 0;
     ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
-    unsigned target = filter_index(0x10);
+    unsigned target = (unsigned)rs__live_filter_position(0x10);
     uintptr_t other = 0x10;
-    while (filter_index(other) == target) {
+    while ((unsigned)rs__live_filter_position(other) == target) {
         other += 0x10;
     }
     addresses_on_counter(target, addresses, COUNT);
@@ -168,7 +161,7 @@ TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
     rs_live_table table;
     uint64_t value = 0;
     ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
-    unsigned target = filter_index(0x10);
+    unsigned target = (unsigned)rs__live_filter_position(0x10);
     addresses_on_counter(target, addresses, COUNT);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
