@@ -521,7 +521,8 @@ PyInit__core(void)
                     "reqscope does not support free-threaded CPython builds yet");
     return NULL;
 #endif
-    if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0) {
+    if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0 ||
+        PyType_Ready(&rs_ScopeOptionsType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -536,6 +537,7 @@ PyInit__core(void)
     }
     if (rs_scope_var == NULL || PyModule_AddObjectRef(module, "scope_var", rs_scope_var) < 0 ||
         PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||
+        PyModule_AddObjectRef(module, "ScopeOptions", (PyObject *)&rs_ScopeOptionsType) < 0 ||
         PyModule_AddObjectRef(module, "PORTABLE", BUILT_PORTABLE ? Py_True : Py_False) < 0 ||
         PyModule_AddIntConstant(module, "SQL_MANY", RS_SQL_MANY) < 0 ||
         PyModule_AddIntConstant(module, "SQL_SCRIPT", RS_SQL_SCRIPT) < 0 ||

@@ -71,6 +71,13 @@ typedef struct rs_scope {
 
 extern PyTypeObject rs_ScopeType;
 
+/* ScopeOptions: a scope's options, checked once (scope_options.c). */
+extern PyTypeObject rs_ScopeOptionsType;
+
+/* Copies a ScopeOptions' options into `options`, with new references to its tuples; -1 with
+ * TypeError when `source` is not a ScopeOptions. */
+int rs_scope_options_copy(PyObject *source, rs_scope_options *options);
+
 /* Scopes entered and not yet exited, process-wide. Read without the GIL by hooks. */
 extern atomic_long rs_active_scopes;
 

@@ -119,75 +119,34 @@ unlink_active(rs_scope *self)
     self->active_previous = self->active_next = NULL;
 }
 
-/* Whether `tuple` is NULL or holds only str. */
-static int
-all_str(PyObject *tuple)
-{
-    for (Py_ssize_t i = 0; tuple != NULL && i < PyTuple_GET_SIZE(tuple); i++) {
-        if (!PyUnicode_Check(PyTuple_GET_ITEM(tuple, i))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
+/* Scope(name=None, options=None): `options` is a ScopeOptions (the defaults when None). */
 static int
 scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"name",        "memory",          "memory_rate",   "memory_nframes",
-                               "cpu",         "interval",        "sql",           "show_params",
-                               "explain",     "explain_analyze", "slow_ms",       "slow_share",
-                               "slow_min_ms", "n_plus_one_min",  "exclude_paths", "own_paths",
-                               NULL};
-    PyObject *name = Py_None, *exclude_paths = NULL, *own_paths = NULL;
-    rs_scope_options options = {0, 512 * 1024, 32,  0,    0.001, 1,    0,   1,
-                                0, 100.0,      0.2, 10.0, 3,     NULL, NULL};
+    static char *keywords[] = {"name", "options", NULL};
+    PyObject *name = Py_None, *options = Py_None;
 
     if (self->state != RS_SCOPE_NEW || self->name != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "|O$plipdppppdddlO!O!", keywords, &name, &options.memory,
-            &options.memory_rate, &options.memory_nframes, &options.cpu, &options.interval,
-            &options.sql, &options.show_params, &options.explain, &options.explain_analyze,
-            &options.slow_ms, &options.slow_share, &options.slow_min_ms, &options.n_plus_one_min,
-            &PyTuple_Type, &exclude_paths, &PyTuple_Type, &own_paths)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO", keywords, &name, &options)) {
         return -1;
     }
     if (name != Py_None && !PyUnicode_Check(name)) {
         PyErr_SetString(PyExc_TypeError, "Scope name must be a str or None");
         return -1;
     }
-    if (!all_str(exclude_paths) || !all_str(own_paths)) {
-        PyErr_SetString(PyExc_TypeError, "exclude_paths and own_paths must be tuples of str");
-        return -1;
+    PyObject *defaults = NULL;
+    if (options == Py_None) {
+        options = defaults = PyObject_CallNoArgs((PyObject *)&rs_ScopeOptionsType);
+        if (options == NULL) {
+            return -1;
+        }
     }
-    if (!(options.interval * 1e9 >= RS_SAMPLER_MIN_INTERVAL_NS - 1) ||
-        !(options.interval * 1e9 <= RS_SAMPLER_MAX_INTERVAL_NS + 1)) {
-        PyErr_Format(PyExc_ValueError, "interval must be within 0.0001 and 0.1 seconds, not %g",
-                     options.interval);
-        return -1;
-    }
-    if (options.memory_rate < 1 || options.memory_nframes < 1 ||
-        options.memory_nframes > RS_CALLSITE_MAX_DEPTH) {
-        PyErr_Format(PyExc_ValueError,
-                     "memory_rate must be >= 1 and memory_nframes within 1 and %d",
-                     RS_CALLSITE_MAX_DEPTH);
-        return -1;
-    }
-    if (options.slow_ms < 0 || options.slow_min_ms < 0 || options.slow_share < 0 ||
-        options.slow_share > 1 || options.n_plus_one_min < 2) {
-        PyErr_SetString(PyExc_ValueError,
-                        "slow_ms and slow_min_ms must be >= 0, slow_share "
-                        "within [0, 1], n_plus_one_min >= 2");
-        return -1;
-    }
-    options.exclude_paths = exclude_paths ? Py_NewRef(exclude_paths) : PyTuple_New(0);
-    options.own_paths = own_paths ? Py_NewRef(own_paths) : PyTuple_New(0);
-    if (options.exclude_paths == NULL || options.own_paths == NULL) {
-        Py_XDECREF(options.exclude_paths);
-        Py_XDECREF(options.own_paths);
+    int copied = rs_scope_options_copy(options, &self->options);
+    Py_XDECREF(defaults);
+    if (copied < 0) {
         return -1;
     }
     self->name = name == Py_None ? PyUnicode_FromString("scope") : Py_NewRef(name);
@@ -195,7 +154,6 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     self->request = Py_NewRef(Py_None);
-    self->options = options;
     self->id = next_scope_id++;
     return 0;
 }

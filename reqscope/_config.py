@@ -99,33 +99,29 @@ class Settings:
                 raise ConfigError(f"{name} must be a tuple of path prefixes (str), not {value!r}")
         return self
 
-    def scope_arguments(self) -> dict:
-        """Keyword arguments for ``_core.Scope`` (computed once per settings; do not modify)."""
-        return _scope_arguments(self)
-
-    def _arguments(self) -> dict:
-        return {
-            "cpu": self.cpu,
-            "interval": float(self.interval),
-            "memory": self.memory and not _portable.PORTABLE,  # No tracer there: see _portable.
-            "memory_rate": self.memory_rate,
-            "memory_nframes": self.memory_nframes,
-            "sql": self.sql,
-            "show_params": self.show_params,
-            "explain": self.explain,
-            "explain_analyze": self.explain_analyze,
-            "slow_ms": float(self.slow_ms),
-            "slow_share": float(self.slow_share),
-            "slow_min_ms": float(self.slow_min_ms),
-            "n_plus_one_min": self.n_plus_one_min,
-            "exclude_paths": self.exclude_paths + self.extra_exclude_paths,
-            "own_paths": own_paths(),
-        }
-
-
-@functools.lru_cache(maxsize=64)
-def _scope_arguments(settings: Settings) -> dict:
-    return settings._arguments()
+    def core_options(self) -> "_core.ScopeOptions":
+        """The options ``_core.Scope`` takes, checked once per settings and kept with them."""
+        options = self.__dict__.get("_core_options")
+        if options is None:
+            options = _core.ScopeOptions(
+                cpu=self.cpu,
+                interval=float(self.interval),
+                memory=self.memory and not _portable.PORTABLE,  # No tracer there: _portable.
+                memory_rate=self.memory_rate,
+                memory_nframes=self.memory_nframes,
+                sql=self.sql,
+                show_params=self.show_params,
+                explain=self.explain,
+                explain_analyze=self.explain_analyze,
+                slow_ms=float(self.slow_ms),
+                slow_share=float(self.slow_share),
+                slow_min_ms=float(self.slow_min_ms),
+                n_plus_one_min=self.n_plus_one_min,
+                exclude_paths=self.exclude_paths + self.extra_exclude_paths,
+                own_paths=own_paths(),
+            )
+            object.__setattr__(self, "_core_options", options)  # Frozen: a cache, not a field.
+        return options
 
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
@@ -187,17 +183,36 @@ def configure(**changes) -> Settings:
     return _settings
 
 
-def with_overrides(**changes) -> Settings:
-    """Current settings with per-scope overrides (None means 'keep')."""
-    changes = tuple(sorted((name, value) for name, value in changes.items() if value is not None))
-    if not changes:
-        return current()
+# The settings that profile() may override, in the order of overridden()'s tuple.
+OVERRIDABLE = ("sql", "cpu", "interval", "memory", "memory_rate", "memory_nframes",
+               "show_params", "explain", "explain_analyze", "slow_ms", "slow_share",
+               "slow_min_ms", "n_plus_one_min")
+
+# overridden()'s results for the current settings, keyed by the values and their types (so
+# that cpu=1 is not taken for cpu=True, which validate() would refuse).
+_overridden_cache: dict = {}
+_overridden_base = None
+_OVERRIDDEN_CACHE_MAX = 256
+
+
+def overridden(values: tuple) -> Settings:
+    """Current settings with per-scope overrides: ``values`` in OVERRIDABLE order, None meaning
+    'keep'. A server calls this per request with the same few tuples, so results are kept."""
+    global _overridden_base
+    base = current()
+    if base is not _overridden_base:
+        _overridden_cache.clear()
+        _overridden_base = base
+    key = (values, tuple(map(type, values)))
     try:
-        return _overridden(current(), changes)
-    except TypeError:  # An unhashable value: validate it the long way, for its error message.
-        return replace(current(), **dict(changes)).validate()
+        return _overridden_cache[key]
+    except KeyError:
+        cacheable = True
+    except TypeError:  # An unhashable value: validate() names it.
+        cacheable = False
+    changes = {name: value for name, value in zip(OVERRIDABLE, values) if value is not None}
+    settings = replace(base, **changes).validate() if changes else base
+    if cacheable and len(_overridden_cache) < _OVERRIDDEN_CACHE_MAX:
+        _overridden_cache[key] = settings
+    return settings
 
-
-@functools.lru_cache(maxsize=256)
-def _overridden(settings: Settings, changes: tuple) -> Settings:
-    return replace(settings, **dict(changes)).validate()

@@ -18,11 +18,18 @@ from ._report import Report
 class Scope:
     """A running or finished profile: ``scope.report`` once it is done (or a snapshot)."""
 
-    __slots__ = ("_core_scope", "report")
+    __slots__ = ("_core_scope", "_report")
 
     def __init__(self, core_scope):
         self._core_scope = core_scope
-        self.report = Report(core_scope)
+        self._report = None
+
+    @property
+    def report(self) -> Report:
+        """The scope's report (made on first use: most servers' scopes are never asked)."""
+        if self._report is None:
+            self._report = Report(self._core_scope)
+        return self._report
 
     id = property(lambda self: self._core_scope.id)
     active = property(lambda self: self._core_scope.active)
@@ -59,12 +66,9 @@ def _task_root_coroutine(settings):
     asyncio is looked up, not imported: a program that never imported it runs no task.
     """
     asyncio = sys.modules.get("asyncio")
-    if not settings.cpu or asyncio is None:
-        return None
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # No running event loop in this thread.
-        return None
+    if not settings.cpu or asyncio is None or asyncio._get_running_loop() is None:
+        return None  # No running event loop in this thread (checked without an exception).
+    task = asyncio.current_task()
     coroutine = task.get_coro() if task is not None else None
     return coroutine if inspect.iscoroutine(coroutine) else None
 
@@ -75,7 +79,7 @@ _PORTABLE = _portable.PORTABLE
 def _enter_scope(name, settings):
     if _PORTABLE and (settings.cpu or settings.memory):
         _portable.warn_limits(settings)
-    core_scope = _core.Scope(name, **settings.scope_arguments())
+    core_scope = _core.Scope(name, settings.core_options())
     core_scope._enter(_task_root_coroutine(settings))
     return Scope(core_scope)
 
@@ -127,12 +131,9 @@ class profile:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"profile name must be a str, not {type(name).__name__}")
         self._name = name
-        self._settings = _config.with_overrides(
-            sql=sql, cpu=cpu, interval=interval, memory=memory, memory_rate=memory_rate,
-            memory_nframes=memory_nframes, show_params=show_params, explain=explain,
-            explain_analyze=explain_analyze, slow_ms=slow_ms, slow_share=slow_share,
-            slow_min_ms=slow_min_ms,
-            n_plus_one_min=n_plus_one_min)
+        self._settings = _config.overridden((  # In _config.OVERRIDABLE's order.
+            sql, cpu, interval, memory, memory_rate, memory_nframes, show_params, explain,
+            explain_analyze, slow_ms, slow_share, slow_min_ms, n_plus_one_min))
         self._on_report = on_report
 
     def _start(self) -> Scope:

@@ -3,7 +3,7 @@
 import pytest
 
 import reqscope
-from reqscope import _config
+from reqscope import _config, _core
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +50,36 @@ def test_configure_rejects_unknown_names_and_bad_values():
 def test_configure_changes_what_new_scopes_use():
     reqscope.configure(slow_ms=5.0)
     assert _config.current().slow_ms == 5.0
+
+
+def test_overrides_are_kept_per_settings_and_never_confuse_a_bool_with_an_int():
+    values = dict(zip(_config.OVERRIDABLE, [None] * len(_config.OVERRIDABLE)))
+    cpu_on = tuple({**values, "cpu": True}.values())
+    first = _config.overridden(cpu_on)
+    assert first.cpu is True and _config.overridden(cpu_on) is first
+    with pytest.raises(reqscope.ConfigError, match="cpu must be True or False"):
+        _config.overridden(tuple({**values, "cpu": 1}.values()))
+    exact = tuple({**values, "memory_rate": 1}.values())
+    assert _config.overridden(exact).memory_rate == 1
+    with pytest.raises(reqscope.ConfigError, match="memory_rate"):
+        _config.overridden(tuple({**values, "memory_rate": True}.values()))
+    reqscope.configure(slow_ms=7.0)  # New settings: overrides apply to them, not the old ones.
+    assert _config.overridden(cpu_on).slow_ms == 7.0 and _config.overridden(cpu_on).cpu
+
+
+def test_an_unhashable_override_gets_the_settings_error():
+    with pytest.raises(reqscope.ConfigError, match="slow_ms"):
+        reqscope.profile(slow_ms=[5])
+
+
+def test_scope_options_are_checked_once_and_kept_with_the_settings():
+    settings = _config.current()
+    assert settings.core_options() is settings.core_options()
+    assert _config.overridden((False,) + (None,) * 12).core_options() is not (
+        settings.core_options())
+    with pytest.raises(ValueError, match="interval"):
+        _core.ScopeOptions(interval=5.0)
+    with pytest.raises(TypeError, match="tuples of str"):
+        _core.ScopeOptions(exclude_paths=(1,))
+    with pytest.raises(TypeError, match="ScopeOptions"):
+        _core.Scope("named", {"cpu": True})

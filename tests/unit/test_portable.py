@@ -233,7 +233,7 @@ def test_memory_true_records_without_a_memory_section_and_never_raises(portable)
     # Asked directly, the C core refuses rather than report nothing.
     refused = run(portable, """
         from reqscope import _core
-        _core.Scope("direct", memory=True)._enter()
+        _core.Scope("direct", _core.ScopeOptions(memory=True))._enter()
     """)
     assert refused.returncode == 1 and "not available in the portable build" in refused.stderr
 
