@@ -5,7 +5,10 @@
  * The thread sleeps on a condition variable while nothing is attached, so an installed but
  * idle reqscope costs no wake-ups, and after IDLE_EXIT_SECONDS with nothing attached it exits
  * (the next attach starts a new one): a process that profiled once does not keep a thread
- * forever, which CPython 3.12+ would warn about at every later fork.
+ * forever, which CPython 3.12+ would warn about at every later fork. For IDLE_GRACE_NS after
+ * the last detach it keeps waking on its deadlines instead, reading nothing: a server's next
+ * request usually comes within that, and its attach then needs no signal, whose futex wake
+ * (a system call and an interrupt to the sampler's idle CPU) the request would pay.
  *
  * While something is attached it ticks on absolute deadlines (clock_nanosleep with
  * TIMER_ABSTIME) at the smallest interval any attached scope asked for; a tick that comes
@@ -71,6 +74,9 @@ static attachment attachments[RS_SAMPLER_MAX_ATTACHMENTS];
 static int attachment_count;
 static int running; /* The thread exists in this process. */
 static int stop_requested;
+static int waiting_idle;     /* The thread waits on sampler_wake: an attach must signal. */
+static uint64_t detached_at; /* rs_now_ns() when the last attachment went. */
+static uint64_t last_interval = RS_SAMPLER_MAX_INTERVAL_NS; /* The last ticks' interval. */
 static pthread_t sampler_thread;
 static int atfork_installed; /* Written once with the GIL. */
 
@@ -78,6 +84,9 @@ static _Atomic uint64_t ticks;
 
 /* Seconds the thread waits with nothing attached before it exits. */
 #define IDLE_EXIT_SECONDS 1
+
+/* After the last detach, the thread keeps its deadlines this long before it waits idle. */
+#define IDLE_GRACE_NS 20000000ull /* 20 ms. */
 
 /* A stack read by the sampler, and its names; one, since the sampler is one thread. */
 static rs_raw_stack raw_stack;
@@ -441,6 +450,37 @@ jitter(uint64_t interval, uint64_t *random_state)
     return (int64_t)(x % span) - (int64_t)(span / 2);
 }
 
+/* Sleeps, with the lock released, until the deadline after `deadline`; returns it. Lock held
+ * at call and return. */
+static uint64_t
+sleep_until_next_deadline(uint64_t deadline, uint64_t interval, uint64_t *random_state)
+{
+    deadline += interval + jitter(interval, random_state);
+    uint64_t now = rs_now_ns();
+    if (deadline < now) {
+        deadline = now; /* Late: weights carry the real elapsed time. */
+    }
+    pthread_mutex_unlock(&sampler_lock);
+    struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
+    }
+    pthread_mutex_lock(&sampler_lock);
+    return deadline;
+}
+
+/* A tick at a deadline, unless a stop came meanwhile. Lock held. */
+static void
+tick_on_deadline(void)
+{
+#ifdef RS_PORTABLE
+    tick_with_gil();
+#else
+    if (!stop_requested) {
+        tick();
+    }
+#endif
+}
+
 static void *
 sampler_main(void *unused)
 {
@@ -458,11 +498,20 @@ sampler_main(void *unused)
                 continue;
             }
 #endif
+            if (rs_now_ns() - detached_at < IDLE_GRACE_NS) {
+                deadline = sleep_until_next_deadline(deadline, last_interval, &random_state);
+                if (attachment_count > 0) {
+                    tick_on_deadline(); /* Attached while we slept: this deadline counts. */
+                }
+                continue;
+            }
             struct timespec idle_until;
             clock_gettime(CLOCK_REALTIME, &idle_until); /* The condition variable's clock. */
             idle_until.tv_sec += IDLE_EXIT_SECONDS;
-            if (pthread_cond_timedwait(&sampler_wake, &sampler_lock, &idle_until) == ETIMEDOUT &&
-                attachment_count == 0 && !stop_requested) {
+            waiting_idle = 1;
+            int waited = pthread_cond_timedwait(&sampler_wake, &sampler_lock, &idle_until);
+            waiting_idle = 0;
+            if (waited == ETIMEDOUT && attachment_count == 0 && !stop_requested) {
                 /* Idle: go away (decided under the lock, so no stop is joining us). */
                 running = 0;
                 pthread_detach(pthread_self());
@@ -471,24 +520,9 @@ sampler_main(void *unused)
             deadline = rs_now_ns();
             continue;
         }
-        uint64_t interval = current_interval();
-        deadline += interval + jitter(interval, &random_state);
-        uint64_t now = rs_now_ns();
-        if (deadline < now) {
-            deadline = now; /* Late: weights carry the real elapsed time. */
-        }
-        pthread_mutex_unlock(&sampler_lock);
-        struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
-        }
-        pthread_mutex_lock(&sampler_lock);
-#ifdef RS_PORTABLE
-        tick_with_gil();
-#else
-        if (!stop_requested) {
-            tick();
-        }
-#endif
+        last_interval = current_interval();
+        deadline = sleep_until_next_deadline(deadline, last_interval, &random_state);
+        tick_on_deadline();
     }
     pthread_mutex_unlock(&sampler_lock);
 #ifdef RS_PORTABLE
@@ -523,6 +557,8 @@ after_fork_in_child(void)
     memset(threads, 0, sizeof(threads));
     running = 0;
     stop_requested = 0;
+    waiting_idle = 0;
+    detached_at = 0;
     rs_safe_read_after_fork();
 }
 
@@ -616,7 +652,9 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
     attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
-    pthread_cond_signal(&sampler_wake);
+    if (waiting_idle) {
+        pthread_cond_signal(&sampler_wake);
+    }
     pthread_mutex_unlock(&sampler_lock);
     return 0;
 }
@@ -628,6 +666,9 @@ remove_attachment(int i)
     threads[attachments[i].thread].users--;
     atomic_fetch_sub(&attachments[i].state->references, 1);
     attachments[i] = attachments[--attachment_count];
+    if (attachment_count == 0) {
+        detached_at = rs_now_ns();
+    }
 }
 
 void

@@ -299,3 +299,31 @@ def test_tasks_a_request_spawns_are_sampled_for_it_and_not_twice():
     # the request's samples add up to its wall time once, not twice.
     assert spawning["cpu"]["on_cpu_ms"] >= 40
     assert spawning["cpu"]["sampled_ms"] <= 1.3 * spawning["wall_ms"]
+
+
+def test_the_sampler_stops_waking_soon_after_the_last_scope():
+    """Between scopes it keeps its deadlines for a moment (the next attach then signals
+    nothing), then sleeps until the next scope: an idle process gets no wake-ups."""
+    own = {str(threading.get_native_id())}
+
+    def sampler_switches():
+        counts = {}
+        for task in set(os.listdir("/proc/self/task")) - own:
+            with open(f"/proc/self/task/{task}/status") as status:
+                for line in status:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        counts[task] = int(line.split()[1])
+        return counts
+
+    with reqscope.profile(cpu=True, interval=0.001, on_report=None):
+        a(0.005)
+    time.sleep(0.005)
+    in_grace = sampler_switches()
+    time.sleep(0.1)
+    after_grace = sampler_switches()
+    time.sleep(0.3)
+    idle = sampler_switches()
+    woken_in_grace = sum(after_grace[t] - in_grace[t] for t in in_grace)
+    woken_idle = sum(idle[t] - after_grace[t] for t in after_grace)
+    assert woken_in_grace >= 5, (in_grace, after_grace)
+    assert woken_idle == 0, (after_grace, idle)
