@@ -48,7 +48,7 @@ rs_live_table_init(rs_live_table *table, uint64_t capacity)
     while (slots < capacity) {
         slots *= 2;
     }
-    table->slots = (rs_live_slot *)rs_raw_calloc(slots, sizeof(rs_live_slot));
+    table->slots = (rs_live_slot *)rs_raw_calloc_resident(slots, sizeof(rs_live_slot));
     /* The counters, then the bits, in one block. */
     table->filter = (uint8_t *)rs_raw_calloc(FILTER_SIZE + FILTER_SIZE / 8, 1);
     table->filter_bits = table->filter != NULL ? table->filter + FILTER_SIZE : NULL;
