@@ -30,6 +30,7 @@ portable = (sys.version_info[:2] not in {(3, 11), (3, 12), (3, 13)}
 left_out = NATIVE_ONLY if portable else PORTABLE_ONLY
 sources = sorted(src for folder in C_FOLDERS for src in glob.glob(f"{folder}/*.c")
                  if src not in left_out)
+headers = sorted(header for folder in C_FOLDERS for header in glob.glob(f"{folder}/*.h"))
 compile_args = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                 "-Wno-missing-field-initializers", "-fvisibility=hidden"]
 link_args = []
@@ -48,6 +49,7 @@ setup(
         Extension(
             "reqscope._core",
             sources=sources,
+            depends=headers,  # A changed header rebuilds the extension.
             include_dirs=C_FOLDERS,
             define_macros=macros,
             extra_compile_args=compile_args,
