@@ -4,10 +4,13 @@ Two workloads (bench/workloads/): alloc_heavy (about 60,000 allocations a run, t
 for a tracer) and django_view (the view of cpu_overhead through the test client, 10 requests
 per batch).
 
-Variants: no tracer (reqscope's allocator hooks removed); reqscope installed, idle (a memory
-scope ran before, none runs now: the hooks have left the allocator chain); reqscope idle while
-the leak view follows a live allocation (the hooks stay in the chain to see its free: the cost
-of an idle process that hunts leaks); reqscope ``memory=True`` at the default 512 KiB, and exact
+Variants: no tracer (reqscope's allocator hooks removed); pass-through hooks, the floor of
+any tracer built on PyMem_SetAllocator (bench/passthrough_hooks.c, compiled here: hooks that
+only call the allocator they replaced, installed around the batch); reqscope installed, idle
+(a memory scope ran before, none runs now: the hooks have left the allocator chain); reqscope
+idle while the leak view follows a live allocation (the hooks stay in the chain to see its
+free: the cost of an idle process that hunts leaks); reqscope ``memory=True`` at the default
+512 KiB, and exact
 (``memory_rate=1``); tracemalloc at 1 and at 16 frames; memray. reqscope and tracemalloc are
 started and stopped around each run (each request), as a middleware does, inside the clock;
 memray's Tracker writes a capture file, so it wraps a whole batch (also inside the clock), and
@@ -22,7 +25,12 @@ tests/unit/test_memory.py.)
 """
 
 import contextlib
+import ctypes
+import importlib.util
 import os
+import pathlib
+import subprocess
+import sysconfig
 import tempfile
 import time
 import tracemalloc
@@ -35,6 +43,7 @@ from table import overhead_table
 from workloads import alloc_heavy, django_view
 
 BASELINE = "no tracer"
+PASSTHROUGH = "pass-through hooks (the floor)"
 IDLE = "reqscope installed, idle"
 FOLLOWING = "reqscope idle, leak view following"
 SAMPLED = "reqscope memory=True, 512 KiB"
@@ -87,6 +96,35 @@ def follow_an_allocation():
         reqscope.configure(memory_warmup=warmup)
     if not reqscope.memory_growth(everything=True):
         raise AssertionError("the leak view follows nothing")
+
+
+# ---------------- The yardstick: hooks that record nothing ----------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PASSTHROUGH_SOURCE = ROOT / "bench" / "passthrough_hooks.c"
+
+
+def passthrough_hooks():
+    """Compiles bench/passthrough_hooks.c into build/bench/ and imports it."""
+    target = ROOT / "build" / "bench" / ("passthrough_hooks" +
+                                         sysconfig.get_config_var("EXT_SUFFIX"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra",
+                    "-Wno-unused-parameter", "-I" + sysconfig.get_paths()["include"],
+                    str(PASSTHROUGH_SOURCE), "-o", str(target)], check=True)
+    spec = importlib.util.spec_from_file_location("passthrough_hooks", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def hooks_around(module):
+    module.install()
+    try:
+        yield
+    finally:
+        module.uninstall()
 
 
 # ---------------- Tracers, each wrapped around one run ----------------
@@ -177,6 +215,28 @@ def check_idle(run):
     return "hooks out of the chain, no scope"
 
 
+class AllocatorFunctions(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
+
+
+def obj_allocator():
+    """What the OBJ domain calls first (PyMem_GetAllocator), as a tuple."""
+    functions = AllocatorFunctions()
+    ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(2), ctypes.byref(functions))  # OBJ
+    return tuple(getattr(functions, name) for name, _ in AllocatorFunctions._fields_)
+
+
+def check_passthrough(module):
+    remove_hooks()
+    plain = obj_allocator()
+    with hooks_around(module):
+        if obj_allocator() == plain:
+            raise AssertionError("the pass-through hooks are not in the allocator chain")
+    if obj_allocator() != plain:
+        raise AssertionError("the pass-through hooks stayed in the allocator chain")
+    return "pass-through hooks in the chain"
+
+
 def check_following(run):
     follow_an_allocation()
     run()
@@ -208,11 +268,13 @@ def check_memray(capture, run):
 # ---------------- Variants ----------------
 
 
-def close_variants(run, runs):
+def close_variants(run, runs, passthrough):
     nothing = contextlib.nullcontext
     samples, allocated = check_reqscope(reqscope_memory(512 * 1024), run, runs)
     return {
         BASELINE: (batch(remove_hooks, nothing, run, runs), "hooks removed"),
+        PASSTHROUGH: (batch(remove_hooks, nothing, run, runs,
+                            lambda: hooks_around(passthrough)), check_passthrough(passthrough)),
         IDLE: (batch(idle_hooks, nothing, run, runs), check_idle(run)),
         FOLLOWING: (batch(follow_an_allocation, nothing, run, runs), check_following(run)),
         SAMPLED: (batch(install_hooks, reqscope_memory(512 * 1024), run, runs),
@@ -261,6 +323,7 @@ def django_request():
 
 def run():
     request = django_request()
+    passthrough = passthrough_hooks()
     workloads = [("alloc-heavy pure Python", alloc_heavy.run_once, ALLOC_RUNS_PER_BATCH,
                   "ms per run", "alloc"),
                  ("Django view through the test client", request, DJANGO_REQUESTS_PER_BATCH,
@@ -269,7 +332,8 @@ def run():
     with tempfile.TemporaryDirectory(prefix="reqscope-memray-") as folder:
         for title, workload, runs, unit, prefix in workloads:
             tables.append(measure(f"Memory tracer overhead, {title} ({unit}): reqscope",
-                                  close_variants(workload, runs), CLOSE_ROUNDS, runs))
+                                  close_variants(workload, runs, passthrough), CLOSE_ROUNDS,
+                                  runs))
             tables.append(measure(f"Memory tracer overhead, {title} ({unit}): the peers",
                                   peer_variants(workload, runs, folder, prefix), PEER_ROUNDS,
                                   runs))
