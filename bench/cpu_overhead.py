@@ -23,13 +23,16 @@ started outside the clock. Installed but idle, reqscope puts no hook on pure-Pyt
 for call_heavy idle differs from the baseline by the sleeping thread alone.
 
 Before timing, each variant is checked: reqscope's scope got samples, and its sampler does not
-tick while idle; pyinstrument's session has samples; cProfile's stats are not empty.
+tick while idle; pyinstrument's session has samples; cProfile's stats are not empty. The check
+of each active reqscope variant also gives the sampler thread's own CPU use, in % of a core:
+the timed figures cannot show it, since here it runs on the second core.
 """
 
 import contextlib
 import cProfile
 import os
 import pstats
+import threading
 import time
 
 import reqscope
@@ -108,8 +111,25 @@ def cprofile_profiler():
 # ---------------- Checks that each variant does what it says ----------------
 
 
+def other_threads_cpu_ns():
+    """CPU time of this process's threads other than the calling one (schedstat, in ns): the
+    sampler's, in these benchmarks, which start no other thread."""
+    own = str(threading.get_native_id())
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        if task != own:
+            try:
+                with open(f"/proc/self/task/{task}/schedstat") as schedstat:
+                    total += int(schedstat.read().split()[0])
+            except FileNotFoundError:  # The thread ended meanwhile.
+                pass
+    return total
+
+
 def check_reqscope(instrument, run, runs, records_sql):
-    """Runs one batch, each run in its own scope as when timed; sums what the scopes saw."""
+    """Runs one batch, each run in its own scope as when timed, and sums what the scopes saw;
+    then runs batches for half a second to measure the sampler thread's own CPU use (on a
+    spare core here; on a loaded machine it is taken from the application)."""
     samples = missed = queries = 0
     for _ in range(runs):
         with instrument() as scope:
@@ -123,8 +143,14 @@ def check_reqscope(instrument, run, runs, records_sql):
         raise AssertionError(f"reqscope got no CPU samples in {runs} run(s)")
     if records_sql and queries == 0:
         raise AssertionError("reqscope recorded no SQL")
+    started, sampler_before = time.perf_counter_ns(), other_threads_cpu_ns()
+    while time.perf_counter_ns() - started < 500_000_000:
+        with instrument():
+            run()
+    share = (other_threads_cpu_ns() - sampler_before) / (time.perf_counter_ns() - started)
     recorded = f", {queries} queries" if records_sql else ""
-    return f"{samples} samples, {missed} missed{recorded} in {runs} run(s)"
+    return (f"{samples} samples, {missed} missed{recorded} in {runs} run(s); "
+            f"sampler thread {share * 100:.1f}% of a core")
 
 
 def check_baseline(run):
