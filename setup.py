@@ -19,8 +19,8 @@ C_FOLDERS = ["common", "dbhooks", "memtrace", "report", "sampler"]
 
 # Files that read CPython internals, or serve only those that do, and their portable stand-ins.
 NATIVE_ONLY = {"dbhooks/callsite_capture.c", "memtrace/byte_sampler.c", "memtrace/growth.c",
-               "memtrace/hooks.c", "memtrace/live_table.c", "sampler/context_reader.c",
-               "sampler/safe_names.c", "sampler/stack_reader.c"}
+               "memtrace/hooks.c", "memtrace/live_table.c", "sampler/code_cache.c",
+               "sampler/context_reader.c", "sampler/safe_names.c", "sampler/stack_reader.c"}
 PORTABLE_ONLY = {"dbhooks/callsite_capture_portable.c", "memtrace/unsupported.c",
                  "sampler/portable_context.c", "sampler/portable_gil.c",
                  "sampler/portable_walker.c"}

@@ -37,6 +37,9 @@
 #include <unistd.h>
 
 #include "clock.h"
+#ifndef RS_PORTABLE
+#include "code_cache.h"
+#endif
 #include "context_reader.h"
 #include "names.h"
 #include "reqscope.h"
@@ -628,6 +631,9 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     if (!atfork_installed) {
         pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
         atfork_installed = 1;
+#ifndef RS_PORTABLE
+        rs_code_cache_install(); /* When it cannot, stacks are read without the cache. */
+#endif
     }
     lock_from_python();
     int thread = find_or_add_thread(tstate);

@@ -11,12 +11,14 @@
  * Cost: a sampler at 1 kHz reading 60-frame stacks cannot afford two system calls a frame. So
  * a stack is read in a few: the thread state in one; the thread's frame data stack (the chunk
  * CPython pushes frames on, from its start to its top) in one, from which frames are then
- * read locally; and the headers of every frame's code object in one vectored call. Frames
+ * read locally; and, in one vectored call, the headers of the frames' code objects that the
+ * code cache (code_cache.h) does not know yet, which once a program runs are few. Frames
  * outside that chunk (coroutine and generator frames live in their objects) are read one by
  * one. Only the sampler thread reads stacks, so the scratch buffers below are its own.
  */
 #include "stack_reader.h"
 
+#include "code_cache.h"
 #include "compat.h"
 #include "safe_read.h"
 #if PY_VERSION_HEX < 0x030D0000
@@ -47,9 +49,11 @@ typedef union {
 
 /* The sampler thread's scratch (the only thread that reads stacks). */
 static char window[WINDOW_MAX_BYTES];          /* Copy of the frame data stack. */
-static code_head code_heads[WALK_MAX_FRAMES];  /* Code headers of one walk. */
+static code_head code_heads[WALK_MAX_FRAMES];  /* Code headers read in one walk. */
 static const void *walk_code[WALK_MAX_FRAMES]; /* Code address per visited frame. */
 static const _Py_CODEUNIT *walk_instruction[WALK_MAX_FRAMES];
+static rs_code_facts walk_facts[WALK_MAX_FRAMES]; /* Per visited frame, once known. */
+static int walk_known[WALK_MAX_FRAMES];           /* 1: code, 0: no code object, -1: unread. */
 
 const void *
 rs_stack_read_context(const PyThreadState *tstate)
@@ -81,13 +85,36 @@ frame_position(const _PyInterpreterFrame *frame, const void **code,
     return 1;
 }
 
-/* Fills `out` from a frame's code address, instruction and copied code header; returns 1 for
- * a visible Python frame, 0 for one to skip, -1 when it is invalid (the walk stops). */
+/* The facts of a copied code header; 0 when it is no code object's. */
 static int
-describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, const PyCodeObject *head,
-               rs_raw_frame *out)
+facts_of(const PyCodeObject *head, rs_code_facts *facts)
 {
     if (Py_TYPE(head) != &PyCode_Type) {
+        return 0;
+    }
+    *facts = (rs_code_facts){head->co_filename,    head->co_qualname,        head->co_linetable,
+                             head->co_firstlineno, head->_co_firsttraceable, Py_SIZE(head)};
+    return 1;
+}
+
+/* Whether a copied code header is worth keeping in the code cache: a live object's reference
+ * count. A freed block keeps its type pointer in pymalloc, but its first word (the count)
+ * becomes a free-list link: an address, far beyond any count. */
+static int
+looks_alive(const PyCodeObject *head)
+{
+    Py_ssize_t count = ((const PyObject *)head)->ob_refcnt;
+    return count > 0 && (uint64_t)count < ((uint64_t)1 << 40);
+}
+
+/* Fills `out` from a frame's code address, instruction and code facts (`is_code` 0 when its
+ * executable is no code object); returns 1 for a visible Python frame, 0 for one to skip, -1
+ * when it is invalid (the walk stops). */
+static int
+describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, int is_code,
+               const rs_code_facts *facts, rs_raw_frame *out)
+{
+    if (!is_code) {
 #if PY_VERSION_HEX >= 0x030D0000
         return 0; /* 3.13 frames may run no code object (f_executable is None). */
 #else
@@ -96,18 +123,18 @@ describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, const 
     }
     const char *bytecode = (const char *)code_address + CODE_HEAD_SIZE;
     intptr_t units = ((const char *)instruction - bytecode) / (intptr_t)sizeof(_Py_CODEUNIT);
-    if (units < head->_co_firsttraceable) {
+    if (units < facts->first_traceable) {
         return 0; /* Not started yet. */
     }
-    if (units >= Py_SIZE(head)) {
+    if (units >= facts->units) {
         return -1;
     }
     out->code = code_address;
     out->instruction = (int32_t)(units * (intptr_t)sizeof(_Py_CODEUNIT));
-    out->filename = head->co_filename;
-    out->qualname = head->co_qualname;
-    out->first_line = head->co_firstlineno;
-    out->linetable = head->co_linetable;
+    out->filename = facts->filename;
+    out->qualname = facts->qualname;
+    out->first_line = facts->first_line;
+    out->linetable = facts->linetable;
     return 1;
 }
 
@@ -133,6 +160,7 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
     stack->depth = 0;
     stack->truncated = 0;
     stack->context_after = NULL;
+    uint32_t ticket = rs_code_cache_ticket(); /* Before anything of the stack is read. */
     if (rs_safe_read(&thread, tstate, sizeof(thread)) < 0) {
         return -1;
     }
@@ -180,22 +208,40 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
         visited += frame_position(&head.frame, &walk_code[visited], &walk_instruction[visited]);
         address = (const char *)head.frame.previous;
     }
-    /* The context again, then every code header, in one vectored read: the context read after
-     * the walk tells whether the thread switched contexts meanwhile. */
+    /* The context again, then the code headers the cache lacks, in one vectored read: the
+     * context read after the walk tells whether the thread switched contexts meanwhile. */
     rs_safe_range reads[1 + WALK_MAX_FRAMES];
+    int heads[WALK_MAX_FRAMES]; /* The visited frame whose header each read copies. */
+    int unknown = 0;
     reads[0] =
         (rs_safe_range){&stack->context_after, &tstate->context, sizeof(stack->context_after)};
     for (int i = 0; i < visited; i++) {
-        reads[1 + i] = (rs_safe_range){&code_heads[i], walk_code[i], CODE_HEAD_SIZE};
+        walk_known[i] = rs_code_cache_find(walk_code[i], &walk_facts[i]) ? 1 : -1;
+        if (walk_known[i] < 0) {
+            reads[1 + unknown] =
+                (rs_safe_range){&code_heads[unknown], walk_code[i], CODE_HEAD_SIZE};
+            heads[unknown++] = i;
+        }
     }
-    int readable = rs_safe_read_ranges(reads, 1 + visited) - 1;
-    for (int i = 0; i < readable; i++) {
+    int readable = rs_safe_read_ranges(reads, 1 + unknown) - 1;
+    if (readable < 0) {
+        return 0; /* Not even the context: the thread is going away. An empty stack. */
+    }
+    for (int j = 0; j < readable; j++) {
+        const PyCodeObject *head = &code_heads[j].code;
+        int i = heads[j];
+        walk_known[i] = facts_of(head, &walk_facts[i]);
+        if (walk_known[i] && looks_alive(head)) {
+            rs_code_cache_keep(walk_code[i], &walk_facts[i], ticket);
+        }
+    }
+    for (int i = 0; i < visited && walk_known[i] >= 0; i++) {
         if (stack->depth == RS_STACK_MAX_DEPTH) {
             stack->truncated = 1;
             break;
         }
-        int visible = describe_frame(walk_code[i], walk_instruction[i], &code_heads[i].code,
-                                     &stack->frames[stack->depth]);
+        int visible = describe_frame(walk_code[i], walk_instruction[i], walk_known[i],
+                                     &walk_facts[i], &stack->frames[stack->depth]);
         if (visible < 0) {
             break;
         }
@@ -297,7 +343,9 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
                                 sizeof(awaited)};
         }
         int read = rs_safe_read_ranges(reads, count);
-        if (read < 1 || describe_frame(code_address, instruction, &code.code, &chain[depth]) != 1) {
+        rs_code_facts facts;
+        if (read < 1 || describe_frame(code_address, instruction, facts_of(&code.code, &facts),
+                                       &facts, &chain[depth]) != 1) {
             break;
         }
         depth++;

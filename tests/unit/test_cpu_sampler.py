@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import gc
 import json
 import os
 import subprocess
@@ -327,3 +328,29 @@ def test_the_sampler_stops_waking_soon_after_the_last_scope():
     woken_idle = sum(idle[t] - after_grace[t] for t in after_grace)
     assert woken_in_grace >= 5, (in_grace, after_grace)
     assert woken_idle == 0, (after_grace, idle)
+
+
+def test_a_code_object_freed_and_its_address_reused_is_named_anew():
+    """The sampler keeps what it read of code objects across ticks (sampler/code_cache.h): a
+    code object freed and replaced by another at the same address must not keep its name.
+    Each round compiles a function of its own name, samples it, and frees it; CPython's
+    allocator hands the next one the same addresses more often than not."""
+    addresses, rounds = set(), 40
+    for number in range(rounds):
+        namespace = {"time": time}
+        exec(compile(textwrap.dedent(f"""
+            def own_function_{number}(seconds):
+                end = time.perf_counter() + seconds
+                while time.perf_counter() < end:
+                    pass
+            """), f"<round {number}>", "exec"), namespace)
+        function = namespace[f"own_function_{number}"]
+        addresses.add(id(function.__code__))
+        with reqscope.profile(cpu=True, interval=0.0005, on_report=None) as scope:
+            function(0.015)
+        names = {name for name in function_names(scope.report.to_dict())
+                 if name.startswith("own_function_")}
+        assert names == {f"own_function_{number}"}, (number, names)
+        del namespace, function
+        gc.collect()  # The function and its globals are a cycle.
+    assert len(addresses) < rounds  # Addresses were reused: the case this test is about.
