@@ -353,4 +353,5 @@ def test_a_code_object_freed_and_its_address_reused_is_named_anew():
         assert names == {f"own_function_{number}"}, (number, names)
         del namespace, function
         gc.collect()  # The function and its globals are a cycle.
-    assert len(addresses) < rounds  # Addresses were reused: the case this test is about.
+    if not os.environ.get("REQSCOPE_TEST_SANITIZED"):  # ASan's quarantine never reuses them.
+        assert len(addresses) < rounds  # Addresses were reused: the case this test is about.
