@@ -34,8 +34,12 @@ check_ranges(const rs_scope_options *options)
 {
     if (!(options->interval * 1e9 >= RS_SAMPLER_MIN_INTERVAL_NS - 1) ||
         !(options->interval * 1e9 <= RS_SAMPLER_MAX_INTERVAL_NS + 1)) {
-        PyErr_Format(PyExc_ValueError, "interval must be within 0.0001 and 0.1 seconds, not %g",
-                     options->interval);
+        PyObject *interval = PyFloat_FromDouble(options->interval); /* No %g in PyErr_Format. */
+        if (interval != NULL) {
+            PyErr_Format(PyExc_ValueError, "interval must be within 0.0001 and 0.1 seconds, not %R",
+                         interval);
+            Py_DECREF(interval);
+        }
         return -1;
     }
     if (options->memory_rate < 1 || options->memory_nframes < 1 ||
