@@ -5,8 +5,8 @@ for a tracer) and django_view (the view of cpu_overhead through the test client,
 per batch).
 
 Variants: no tracer (reqscope's allocator hooks removed); pass-through hooks, the floor of
-any tracer built on PyMem_SetAllocator (bench/passthrough_hooks.c, compiled here: hooks that
-only call the allocator they replaced, installed around the batch); reqscope installed, idle
+any tracer built on PyMem_SetAllocator (tests/unit/helpers/passthrough_allocator.c, compiled
+here: hooks that only call the allocator they replaced, installed around the batch); reqscope installed, idle
 (a memory scope ran before, none runs now: the hooks have left the allocator chain); reqscope
 idle while the leak view follows a live allocation (the hooks stay in the chain to see its
 free: the cost of an idle process that hunts leaks); reqscope ``memory=True`` at the default
@@ -26,7 +26,6 @@ tests/unit/test_memory.py.)
 
 import contextlib
 import ctypes
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -101,30 +100,26 @@ def follow_an_allocation():
 # ---------------- The yardstick: hooks that record nothing ----------------
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PASSTHROUGH_SOURCE = ROOT / "bench" / "passthrough_hooks.c"
+PASSTHROUGH_SOURCE = ROOT / "tests" / "unit" / "helpers" / "passthrough_allocator.c"
 
 
 def passthrough_hooks():
-    """Compiles bench/passthrough_hooks.c into build/bench/ and imports it."""
-    target = ROOT / "build" / "bench" / ("passthrough_hooks" +
-                                         sysconfig.get_config_var("EXT_SUFFIX"))
+    """Compiles the tests' pass-through allocator hooks into build/bench/ and loads them."""
+    target = ROOT / "build" / "bench" / "passthrough_allocator.so"
     target.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra",
-                    "-Wno-unused-parameter", "-I" + sysconfig.get_paths()["include"],
-                    str(PASSTHROUGH_SOURCE), "-o", str(target)], check=True)
-    spec = importlib.util.spec_from_file_location("passthrough_hooks", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+                    "-I" + sysconfig.get_paths()["include"], str(PASSTHROUGH_SOURCE), "-o",
+                    str(target)], check=True)
+    return ctypes.PyDLL(str(target))
 
 
 @contextlib.contextmanager
-def hooks_around(module):
-    module.install()
+def hooks_around(library):
+    library.install_passthrough()
     try:
         yield
     finally:
-        module.uninstall()
+        library.uninstall_passthrough()
 
 
 # ---------------- Tracers, each wrapped around one run ----------------
@@ -226,10 +221,10 @@ def obj_allocator():
     return tuple(getattr(functions, name) for name, _ in AllocatorFunctions._fields_)
 
 
-def check_passthrough(module):
+def check_passthrough(library):
     remove_hooks()
     plain = obj_allocator()
-    with hooks_around(module):
+    with hooks_around(library):
         if obj_allocator() == plain:
             raise AssertionError("the pass-through hooks are not in the allocator chain")
     if obj_allocator() != plain:

@@ -373,3 +373,25 @@ def test_an_exact_scope_counts_every_block_again_once_an_inner_sampled_scope_end
         keep_blocks(100)  # Each one counted: the countdown is back at rate 1.
     allocated = allocated_at_line(memory_of(outer), "keep_blocks", ALLOCATING_LINE)
     assert 100 * 1000 <= allocated <= 100 * 1000 + 16 * 1024
+
+
+def test_a_followed_block_that_realloc_moves_counts_as_freed():
+    """Outside any scope, a realloc is picked by no countdown: only the old block's filter bit
+    sends it to the recording path. A followed buffer grown there must still count as freed,
+    or the hooks would stay in the chain for a block long gone."""
+    reqscope.memory_growth(reset=True)
+    warmup = reqscope.configure().memory_warmup
+    reqscope.configure(memory_warmup=0)
+    try:
+        with reqscope.profile(name="GET /grows/", memory=True, memory_rate=1, on_report=None):
+            grown = bytearray(50_000)
+        assert _core.memory_hooks_chained()  # The leak view follows the buffer.
+        for _ in range(20):
+            grown.extend(bytes(50_000))  # Reallocs, outside every scope.
+        del grown
+        with reqscope.profile(memory=True, on_report=None):
+            pass
+        assert not _core.memory_hooks_chained()  # Every free seen: nothing alive, out again.
+    finally:
+        reqscope.configure(memory_warmup=warmup)
+        reqscope.memory_growth(reset=True)
