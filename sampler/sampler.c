@@ -88,8 +88,11 @@ static _Atomic uint64_t ticks;
 /* Seconds the thread waits with nothing attached before it exits. */
 #define IDLE_EXIT_SECONDS 1
 
-/* After the last detach, the thread keeps its deadlines this long before it waits idle. */
-#define IDLE_GRACE_NS 20000000ull /* 20 ms. */
+/* After the last detach, the thread keeps its deadlines this long before it waits idle, at
+ * most this far apart: a scope that attaches meanwhile (no signal: the thread sleeps on a
+ * clock) gets its first tick within it, whatever interval the last scope had. */
+#define IDLE_GRACE_NS 20000000ull     /* 20 ms. */
+#define IDLE_GRACE_STEP_NS 1000000ull /* 1 ms. */
 
 /* A stack read by the sampler, and its names; one, since the sampler is one thread. */
 static rs_raw_stack raw_stack;
@@ -502,7 +505,9 @@ sampler_main(void *unused)
             }
 #endif
             if (rs_now_ns() - detached_at < IDLE_GRACE_NS) {
-                deadline = sleep_until_next_deadline(deadline, last_interval, &random_state);
+                uint64_t step =
+                    last_interval < IDLE_GRACE_STEP_NS ? last_interval : IDLE_GRACE_STEP_NS;
+                deadline = sleep_until_next_deadline(deadline, step, &random_state);
                 if (attachment_count > 0) {
                     tick_on_deadline(); /* Attached while we slept: this deadline counts. */
                 }

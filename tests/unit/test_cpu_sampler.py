@@ -355,3 +355,17 @@ def test_a_code_object_freed_and_its_address_reused_is_named_anew():
         gc.collect()  # The function and its globals are a cycle.
     if not os.environ.get("REQSCOPE_TEST_SANITIZED"):  # ASan's quarantine never reuses them.
         assert len(addresses) < rounds  # Addresses were reused: the case this test is about.
+
+
+@pytest.mark.parametrize("earlier_interval", [0.001, 0.1])
+def test_a_scope_right_after_another_is_sampled_from_its_start(earlier_interval):
+    """The sampler keeps its deadlines for a moment after the last scope, and a scope that
+    attaches then sends it no signal: its first tick must still come within a millisecond or
+    so, even when the scope before asked for 100 ms, or ended before the thread first ran."""
+    for _ in range(5):
+        _core.sampler_stop()
+        with reqscope.profile(cpu=True, interval=earlier_interval, on_report=None):
+            pass  # Starts the thread, and may end before it runs.
+        with reqscope.profile(cpu=True, interval=0.001, on_report=None) as scope:
+            a(0.03)
+        assert scope.report.to_dict()["cpu"]["samples"] >= 10
