@@ -99,6 +99,13 @@ rs_code_cache_find(const void *code, rs_code_facts *facts)
     return 1;
 }
 
+uint64_t
+rs_code_cache_serial(void)
+{
+    static uint64_t serials; /* The sampler thread's own. */
+    return installed ? ++serials : 0;
+}
+
 uint32_t
 rs_code_cache_ticket(void)
 {

@@ -24,6 +24,8 @@ typedef struct {
     int32_t first_line;                          /* co_firstlineno. */
     int32_t first_traceable;                     /* _co_firsttraceable, in code units. */
     intptr_t units;                              /* Length of the bytecode, in code units. */
+    uint64_t serial; /* Names this reading of the header (rs_code_cache_serial), so a name
+                        cached for it is never taken for a later object at the address. */
 } rs_code_facts;
 
 /* Starts hearing of every code object's free (once; with the GIL). Returns 0, or -1 when it
@@ -33,6 +35,11 @@ int rs_code_cache_install(void);
 /* Sampler thread only. Copies the facts of the code object at `code` into `facts` and returns
  * 1, or returns 0 when they are not kept. */
 int rs_code_cache_find(const void *code, rs_code_facts *facts);
+
+/* Sampler thread only. A new serial for facts just read from a header: unique while the
+ * cache hears of frees, 0 (names then keyed by addresses alone, as without the cache) when
+ * it does not. */
+uint64_t rs_code_cache_serial(void);
 
 /* Sampler thread only. What to pass to rs_code_cache_keep, taken before a stack is read. */
 uint32_t rs_code_cache_ticket(void);

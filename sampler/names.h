@@ -6,8 +6,10 @@
  * (function, file, line, first line) gets a small id for good (names.c). The native build
  * resolves them by copying the strings and the line table out of the code object
  * (safe_names.c, through safe_read.h); a cache maps addresses to ids, and its key includes the
- * code object's name and file pointers and first line, so a code object freed and replaced at
- * the same address by another function misses the cache instead of lying. The cache is
+ * code object's name and file pointers and first line, and the code cache's serial of the
+ * facts (code_cache.h): a code object freed and replaced at the same address by another
+ * function misses the cache instead of lying, even when the new function's strings reuse the
+ * old ones' addresses too (same-length names, as in code generated in a loop). The cache is
  * cleared when full, so code created and freed in a loop keeps memory flat. The portable build
  * names each frame while it walks it, under the GIL (portable_walker.c), through
  * rs_names_intern_content. The interned names are bounded by RS_NAMES_MAX (then new ones count

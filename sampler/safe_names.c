@@ -27,6 +27,7 @@ typedef struct {
     uint64_t hash; /* 0 = empty. */
     const void *code, *filename, *qualname;
     int32_t instruction, first_line;
+    uint64_t serial; /* The code cache's serial of the facts (0: addresses alone). */
     uint32_t id;
 } cache_slot;
 
@@ -200,13 +201,15 @@ rs_names_intern(const rs_raw_frame *frame)
     hash = mix_word(hash, (uintptr_t)frame->filename);
     hash = mix_word(hash, (uintptr_t)frame->qualname);
     hash = mix_word(hash, (uint32_t)frame->first_line);
+    hash = mix_word(hash, frame->serial);
     hash = hash ? hash : 1;
     uint32_t slot = (uint32_t)hash & (CACHE_SLOTS - 1);
     for (; cache[slot].hash != 0; slot = (slot + 1) & (CACHE_SLOTS - 1)) {
         const cache_slot *entry = &cache[slot];
         if (entry->hash == hash && entry->code == frame->code &&
             entry->instruction == frame->instruction && entry->filename == frame->filename &&
-            entry->qualname == frame->qualname && entry->first_line == frame->first_line) {
+            entry->qualname == frame->qualname && entry->first_line == frame->first_line &&
+            entry->serial == frame->serial) {
             return entry->id;
         }
     }
@@ -221,9 +224,14 @@ rs_names_intern(const rs_raw_frame *frame)
         cache_used = 0;
         slot = (uint32_t)hash & (CACHE_SLOTS - 1);
     }
-    cache[slot] = (cache_slot){
-        hash, frame->code, frame->filename, frame->qualname, frame->instruction, frame->first_line,
-        id};
+    cache[slot] = (cache_slot){hash,
+                               frame->code,
+                               frame->filename,
+                               frame->qualname,
+                               frame->instruction,
+                               frame->first_line,
+                               frame->serial,
+                               id};
     cache_used++;
     return id;
 }

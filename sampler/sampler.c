@@ -10,9 +10,12 @@
  * request usually comes within that, and its attach then needs no signal, whose futex wake
  * (a system call and an interrupt to the sampler's idle CPU) the request would pay.
  *
- * While something is attached it ticks on absolute deadlines (clock_nanosleep with
- * TIMER_ABSTIME) at the smallest interval any attached scope asked for; a tick that comes
- * late is weighted by the real elapsed time and the ticks it stands for are counted as missed.
+ * While something is attached it ticks on absolute deadlines (a timed wait on the condition
+ * variable, on the monotonic clock) at the smallest interval any attached scope asked for; a
+ * tick that comes late is weighted by the real elapsed time and the ticks it stands for are
+ * counted as missed. A scope that asks for a shorter interval than the one being slept cuts
+ * the sleep short (it would otherwise wait for the longer deadline, and a short scope got no
+ * sample at all), and so does a stop.
  * Each deadline is jittered by up to 10% of the interval either way, so a workload whose
  * period is a multiple of the interval is not always caught at the same phase (aliasing);
  * weighting by elapsed time keeps the estimate unbiased. Signals are blocked in the thread, so
@@ -77,8 +80,10 @@ static attachment attachments[RS_SAMPLER_MAX_ATTACHMENTS];
 static int attachment_count;
 static int running; /* The thread exists in this process. */
 static int stop_requested;
-static int waiting_idle;     /* The thread waits on sampler_wake: an attach must signal. */
-static uint64_t detached_at; /* rs_now_ns() when the last attachment went. */
+static int waiting_idle;      /* The thread waits on sampler_wake: an attach must signal. */
+static uint64_t sleeping_for; /* The interval of the deadline the thread sleeps to, or 0. */
+static int woken;             /* That sleep was cut short for a shorter interval. */
+static uint64_t detached_at;  /* rs_now_ns() when the last attachment went. */
 static uint64_t last_interval = RS_SAMPLER_MAX_INTERVAL_NS; /* The last ticks' interval. */
 static pthread_t sampler_thread;
 static int atfork_installed; /* Written once with the GIL. */
@@ -88,11 +93,20 @@ static _Atomic uint64_t ticks;
 /* Seconds the thread waits with nothing attached before it exits. */
 #define IDLE_EXIT_SECONDS 1
 
-/* After the last detach, the thread keeps its deadlines this long before it waits idle, at
- * most this far apart: a scope that attaches meanwhile (no signal: the thread sleeps on a
- * clock) gets its first tick within it, whatever interval the last scope had. */
-#define IDLE_GRACE_NS 20000000ull     /* 20 ms. */
-#define IDLE_GRACE_STEP_NS 1000000ull /* 1 ms. */
+/* After the last detach, the thread keeps its deadlines this long before it waits idle. */
+#define IDLE_GRACE_NS 20000000ull /* 20 ms. */
+
+/* sampler_wake runs on the monotonic clock, like the deadlines it waits for. Called before the
+ * first thread starts, and again in a forked child. */
+static void
+init_wake(void)
+{
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&sampler_wake, &attributes);
+    pthread_condattr_destroy(&attributes);
+}
 
 /* A stack read by the sampler, and its names; one, since the sampler is one thread. */
 static rs_raw_stack raw_stack;
@@ -456,8 +470,8 @@ jitter(uint64_t interval, uint64_t *random_state)
     return (int64_t)(x % span) - (int64_t)(span / 2);
 }
 
-/* Sleeps, with the lock released, until the deadline after `deadline`; returns it. Lock held
- * at call and return. */
+/* Sleeps, with the lock released, until the deadline after `deadline` (or until woken for a
+ * shorter interval: then now); returns it. Lock held at call and return. */
 static uint64_t
 sleep_until_next_deadline(uint64_t deadline, uint64_t interval, uint64_t *random_state)
 {
@@ -466,12 +480,14 @@ sleep_until_next_deadline(uint64_t deadline, uint64_t interval, uint64_t *random
     if (deadline < now) {
         deadline = now; /* Late: weights carry the real elapsed time. */
     }
-    pthread_mutex_unlock(&sampler_lock);
     struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
+    sleeping_for = interval;
+    woken = 0;
+    while (!woken && !stop_requested &&
+           pthread_cond_timedwait(&sampler_wake, &sampler_lock, &until) != ETIMEDOUT) {
     }
-    pthread_mutex_lock(&sampler_lock);
-    return deadline;
+    sleeping_for = 0;
+    return woken ? rs_now_ns() : deadline; /* Woken: tick now, and count from now. */
 }
 
 /* A tick at a deadline, unless a stop came meanwhile. Lock held. */
@@ -505,16 +521,14 @@ sampler_main(void *unused)
             }
 #endif
             if (rs_now_ns() - detached_at < IDLE_GRACE_NS) {
-                uint64_t step =
-                    last_interval < IDLE_GRACE_STEP_NS ? last_interval : IDLE_GRACE_STEP_NS;
-                deadline = sleep_until_next_deadline(deadline, step, &random_state);
+                deadline = sleep_until_next_deadline(deadline, last_interval, &random_state);
                 if (attachment_count > 0) {
                     tick_on_deadline(); /* Attached while we slept: this deadline counts. */
                 }
                 continue;
             }
             struct timespec idle_until;
-            clock_gettime(CLOCK_REALTIME, &idle_until); /* The condition variable's clock. */
+            clock_gettime(CLOCK_MONOTONIC, &idle_until); /* The condition variable's clock. */
             idle_until.tv_sec += IDLE_EXIT_SECONDS;
             waiting_idle = 1;
             int waited = pthread_cond_timedwait(&sampler_wake, &sampler_lock, &idle_until);
@@ -557,7 +571,7 @@ static void
 after_fork_in_child(void)
 {
     pthread_mutex_init(&sampler_lock, NULL);
-    pthread_cond_init(&sampler_wake, NULL);
+    init_wake();
     for (int i = 0; i < attachment_count; i++) {
         atomic_fetch_sub(&attachments[i].state->references, 1);
     }
@@ -566,6 +580,8 @@ after_fork_in_child(void)
     running = 0;
     stop_requested = 0;
     waiting_idle = 0;
+    sleeping_for = 0;
+    woken = 0;
     detached_at = 0;
     rs_safe_read_after_fork();
 }
@@ -636,6 +652,7 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     if (!atfork_installed) {
         pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
         atfork_installed = 1;
+        init_wake(); /* No thread has started yet: nothing waits on it. */
 #ifndef RS_PORTABLE
         rs_code_cache_install(); /* When it cannot, stacks are read without the cache. */
 #endif
@@ -663,7 +680,8 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
     attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
-    if (waiting_idle) {
+    if (waiting_idle || (sleeping_for != 0 && state->interval_ns < sleeping_for)) {
+        woken = !waiting_idle; /* Cut a deadline's sleep short; an idle wait just looks. */
         pthread_cond_signal(&sampler_wake);
     }
     pthread_mutex_unlock(&sampler_lock);

@@ -92,8 +92,9 @@ facts_of(const PyCodeObject *head, rs_code_facts *facts)
     if (Py_TYPE(head) != &PyCode_Type) {
         return 0;
     }
-    *facts = (rs_code_facts){head->co_filename,    head->co_qualname,        head->co_linetable,
-                             head->co_firstlineno, head->_co_firsttraceable, Py_SIZE(head)};
+    *facts = (rs_code_facts){head->co_filename,     head->co_qualname,        head->co_linetable,
+                             head->co_firstlineno,  head->_co_firsttraceable, Py_SIZE(head),
+                             rs_code_cache_serial()};
     return 1;
 }
 
@@ -135,6 +136,7 @@ describe_frame(const void *code_address, const _Py_CODEUNIT *instruction, int is
     out->qualname = facts->qualname;
     out->first_line = facts->first_line;
     out->linetable = facts->linetable;
+    out->serial = facts->serial;
     return 1;
 }
 
@@ -309,9 +311,10 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
     stack->truncated = 0;
     stack->context = NULL;
     stack->context_after = NULL;
+    uint32_t ticket = rs_code_cache_ticket();
     /* Two reads a level: the object with its frame head; then, in one call, the frame's code
-     * header, the instruction after the current one (3.11, 3.12) and the top of its value
-     * stack (what it awaits, if it waits in an await). */
+     * header (unless the code cache knows it), the instruction after the current one (3.11,
+     * 3.12) and the top of its value stack (what it awaits, if it waits in an await). */
     while (coroutine != NULL && depth < RS_STACK_MAX_DEPTH) {
         generator_head head;
         if (rs_safe_read(&head, coroutine, GENERATOR_HEAD_SIZE) < 0 ||
@@ -330,8 +333,13 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
         _Py_CODEUNIT next = {0};
         const void *awaited = NULL;
         int top = frame->stacktop - 1;
-        rs_safe_range reads[3] = {{&code, code_address, CODE_HEAD_SIZE}};
-        int count = 1;
+        rs_code_facts facts;
+        int cached = rs_code_cache_find(code_address, &facts);
+        rs_safe_range reads[3];
+        int count = 0;
+        if (!cached) {
+            reads[count++] = (rs_safe_range){&code, code_address, CODE_HEAD_SIZE};
+        }
 #if PY_VERSION_HEX < 0x030D0000
         reads[count++] = (rs_safe_range){&next, instruction + 1, sizeof(next)};
 #endif
@@ -342,10 +350,18 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
                                     (size_t)top * sizeof(PyObject *),
                                 sizeof(awaited)};
         }
-        int read = rs_safe_read_ranges(reads, count);
-        rs_code_facts facts;
-        if (read < 1 || describe_frame(code_address, instruction, facts_of(&code.code, &facts),
-                                       &facts, &chain[depth]) != 1) {
+        int read = count > 0 ? rs_safe_read_ranges(reads, count) : 0;
+        int is_code = cached;
+        if (!cached) {
+            if (read < 1) {
+                break;
+            }
+            is_code = facts_of(&code.code, &facts);
+            if (is_code && looks_alive(&code.code)) {
+                rs_code_cache_keep(code_address, &facts, ticket);
+            }
+        }
+        if (describe_frame(code_address, instruction, is_code, &facts, &chain[depth]) != 1) {
             break;
         }
         depth++;

@@ -30,6 +30,7 @@ typedef struct {
     const void *qualname;  /* with `code` they identify the function even if the code */
     int32_t first_line;    /* object is freed and its address reused. */
     const void *linetable; /* Address of co_linetable. */
+    uint64_t serial;       /* The code cache's serial of these facts (code_cache.h). */
 #endif
 } rs_raw_frame;
 
