@@ -10,6 +10,7 @@
 #ifndef RS_RAWALLOC_H
 #define RS_RAWALLOC_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,10 +34,12 @@ rs_raw_calloc(size_t count, size_t size)
 static inline void *
 rs_raw_calloc_resident(size_t count, size_t size)
 {
-    size_t bytes = (count ? count : 1) * (size ? size : 1);
-    if (size != 0 && bytes / size != (count ? count : 1)) {
-        return NULL; /* Overflow. */
+    count = count ? count : 1;
+    size = size ? size : 1;
+    if (count > SIZE_MAX / size) {
+        return NULL; /* Overflow, as calloc refuses it. */
     }
+    size_t bytes = count * size;
     void *memory = malloc(bytes);
     if (memory != NULL) {
         explicit_bzero(memory, bytes); /* memset here would be folded back into calloc. */

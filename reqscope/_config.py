@@ -215,4 +215,3 @@ def overridden(values: tuple) -> Settings:
     if cacheable and len(_overridden_cache) < _OVERRIDDEN_CACHE_MAX:
         _overridden_cache[key] = settings
     return settings
-

@@ -80,10 +80,12 @@ static attachment attachments[RS_SAMPLER_MAX_ATTACHMENTS];
 static int attachment_count;
 static int running; /* The thread exists in this process. */
 static int stop_requested;
-static int waiting_idle;      /* The thread waits on sampler_wake: an attach must signal. */
-static uint64_t sleeping_for; /* The interval of the deadline the thread sleeps to, or 0. */
-static int woken;             /* That sleep was cut short for a shorter interval. */
-static uint64_t detached_at;  /* rs_now_ns() when the last attachment went. */
+/* What the thread waits on sampler_wake for: the interval of the deadline it sleeps to,
+ * WAITING_IDLE with nothing attached, 0 while it is awake. An attach asking for less signals. */
+static uint64_t waiting_for;
+#define WAITING_IDLE UINT64_MAX
+static int woken;            /* The last wait was cut short by an attach. */
+static uint64_t detached_at; /* rs_now_ns() when the last attachment went. */
 static uint64_t last_interval = RS_SAMPLER_MAX_INTERVAL_NS; /* The last ticks' interval. */
 static pthread_t sampler_thread;
 static int atfork_installed; /* Written once with the GIL. */
@@ -481,12 +483,12 @@ sleep_until_next_deadline(uint64_t deadline, uint64_t interval, uint64_t *random
         deadline = now; /* Late: weights carry the real elapsed time. */
     }
     struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-    sleeping_for = interval;
+    waiting_for = interval;
     woken = 0;
     while (!woken && !stop_requested &&
            pthread_cond_timedwait(&sampler_wake, &sampler_lock, &until) != ETIMEDOUT) {
     }
-    sleeping_for = 0;
+    waiting_for = 0;
     return woken ? rs_now_ns() : deadline; /* Woken: tick now, and count from now. */
 }
 
@@ -530,9 +532,9 @@ sampler_main(void *unused)
             struct timespec idle_until;
             clock_gettime(CLOCK_MONOTONIC, &idle_until); /* The condition variable's clock. */
             idle_until.tv_sec += IDLE_EXIT_SECONDS;
-            waiting_idle = 1;
+            waiting_for = WAITING_IDLE;
             int waited = pthread_cond_timedwait(&sampler_wake, &sampler_lock, &idle_until);
-            waiting_idle = 0;
+            waiting_for = 0;
             if (waited == ETIMEDOUT && attachment_count == 0 && !stop_requested) {
                 /* Idle: go away (decided under the lock, so no stop is joining us). */
                 running = 0;
@@ -579,8 +581,7 @@ after_fork_in_child(void)
     memset(threads, 0, sizeof(threads));
     running = 0;
     stop_requested = 0;
-    waiting_idle = 0;
-    sleeping_for = 0;
+    waiting_for = 0;
     woken = 0;
     detached_at = 0;
     rs_safe_read_after_fork();
@@ -680,8 +681,8 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
     attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
-    if (waiting_idle || (sleeping_for != 0 && state->interval_ns < sleeping_for)) {
-        woken = !waiting_idle; /* Cut a deadline's sleep short; an idle wait just looks. */
+    if (state->interval_ns < waiting_for) {
+        woken = 1;
         pthread_cond_signal(&sampler_wake);
     }
     pthread_mutex_unlock(&sampler_lock);

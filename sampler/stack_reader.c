@@ -108,6 +108,20 @@ looks_alive(const PyCodeObject *head)
     return count > 0 && (uint64_t)count < ((uint64_t)1 << 40);
 }
 
+/* The facts of the header just read for the code at `address` (0 when it is no code
+ * object's), kept in the code cache when they look like a live object's. */
+static int
+learn_facts(const void *address, const PyCodeObject *head, rs_code_facts *facts, uint32_t ticket)
+{
+    if (!facts_of(head, facts)) {
+        return 0;
+    }
+    if (looks_alive(head)) {
+        rs_code_cache_keep(address, facts, ticket);
+    }
+    return 1;
+}
+
 /* Fills `out` from a frame's code address, instruction and code facts (`is_code` 0 when its
  * executable is no code object); returns 1 for a visible Python frame, 0 for one to skip, -1
  * when it is invalid (the walk stops). */
@@ -230,12 +244,8 @@ rs_stack_read(const PyThreadState *tstate, rs_raw_stack *stack)
         return 0; /* Not even the context: the thread is going away. An empty stack. */
     }
     for (int j = 0; j < readable; j++) {
-        const PyCodeObject *head = &code_heads[j].code;
         int i = heads[j];
-        walk_known[i] = facts_of(head, &walk_facts[i]);
-        if (walk_known[i] && looks_alive(head)) {
-            rs_code_cache_keep(walk_code[i], &walk_facts[i], ticket);
-        }
+        walk_known[i] = learn_facts(walk_code[i], &code_heads[j].code, &walk_facts[i], ticket);
     }
     for (int i = 0; i < visited && walk_known[i] >= 0; i++) {
         if (stack->depth == RS_STACK_MAX_DEPTH) {
@@ -356,10 +366,7 @@ rs_stack_read_suspended(const void *coroutine, rs_raw_stack *stack)
             if (read < 1) {
                 break;
             }
-            is_code = facts_of(&code.code, &facts);
-            if (is_code && looks_alive(&code.code)) {
-                rs_code_cache_keep(code_address, &facts, ticket);
-            }
+            is_code = learn_facts(code_address, &code.code, &facts, ticket);
         }
         if (describe_frame(code_address, instruction, is_code, &facts, &chain[depth]) != 1) {
             break;
