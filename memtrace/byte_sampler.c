@@ -1,6 +1,6 @@
 /*
- * byte_sampler.c: the slow path of byte_sampler.h, run once per sample: the weight of the
- * sampled allocation and the next countdown.
+ * byte_sampler.c: the slow path of byte_sampler.h, run once per countdown reached: the reserve,
+ * the weight of a sampled allocation and the next draw.
  */
 #include "byte_sampler.h"
 
@@ -19,15 +19,25 @@ uniform(rs_byte_sampler *sampler)
     return ((double)bits + 1.0) / 9007199254740992.0;
 }
 
-/* Bytes to the next pick: exponential with mean `rate`, at least 1. */
-static int64_t
-next_countdown(rs_byte_sampler *sampler)
+/* Splits `bytes` to the next pick (at least 1) into the countdown, at most the rate, and the
+ * reserve behind it. */
+static void
+set_countdown(rs_byte_sampler *sampler, uint64_t bytes)
+{
+    sampler->countdown = bytes < sampler->rate ? bytes : sampler->rate;
+    sampler->reserve = bytes - sampler->countdown;
+}
+
+/* A fresh draw: exponential with mean `rate`, at least 1. */
+static void
+draw(rs_byte_sampler *sampler)
 {
     if (sampler->rate <= 1) {
-        return 1;
+        set_countdown(sampler, 1);
+        return;
     }
-    double draw = -log(uniform(sampler)) * (double)sampler->rate;
-    return draw < 1.0 ? 1 : (draw > 9.0e18 ? (int64_t)9.0e18 : (int64_t)draw);
+    double bytes = -log(uniform(sampler)) * (double)sampler->rate;
+    set_countdown(sampler, bytes < 1.0 ? 1 : (bytes > 9.0e18 ? (uint64_t)9.0e18 : (uint64_t)bytes));
 }
 
 void
@@ -35,15 +45,22 @@ rs_byte_sampler_init(rs_byte_sampler *sampler, uint64_t rate, uint64_t seed)
 {
     sampler->rate = rate ? rate : 1;
     sampler->random = seed ? seed : 0x853c49e6748fea9bull;
-    sampler->countdown = next_countdown(sampler);
+    draw(sampler);
 }
 
 uint64_t
-rs__byte_sampler_weigh(rs_byte_sampler *sampler, uint64_t size)
+rs_byte_sampler_crossed(rs_byte_sampler *sampler, uint64_t size)
 {
+    if (size >= sampler->rate) {
+        return size ? size : 1; /* Always sampled; the countdown is left as it was. */
+    }
+    if (size < sampler->countdown + sampler->reserve) {
+        set_countdown(sampler, sampler->countdown + sampler->reserve - size);
+        return 0; /* The draw is not used up: on to the reserve. */
+    }
     /* The memoryless countdown restarts after each pick; what this allocation ran past is
      * dropped, which keeps every byte's chance 1/rate. */
-    sampler->countdown = next_countdown(sampler);
+    draw(sampler);
     if (sampler->rate <= 1) {
         return size ? size : 1;
     }

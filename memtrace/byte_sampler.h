@@ -5,10 +5,16 @@
  * being picked, so an allocation of `size` bytes is sampled with probability
  * p = 1 - exp(-size / rate), and a sample of it is weighted size / p bytes, which makes the sum
  * of weights an unbiased estimate of the bytes allocated. The process is run as a countdown of
- * bytes to the next pick, drawn from an exponential distribution with mean `rate`: one
- * subtraction and one branch per allocation. An allocation of at least `rate` bytes is always
- * sampled (weighted by its size), so large allocations are never missed; rate 1 samples every
- * allocation (exact mode). Each thread has its own countdown and random state.
+ * bytes to the next pick, drawn from an exponential distribution with mean `rate`. An
+ * allocation of at least `rate` bytes is always sampled (weighted by its size), so large
+ * allocations are never missed; rate 1 samples every allocation (exact mode). Each thread has
+ * its own countdown and random state.
+ *
+ * The countdown the fast test reads is capped at `rate`, and what the draw had beyond it waits
+ * in a reserve: an allocation of at least `rate` bytes then always reaches the countdown, so
+ * the fast test is one comparison and one subtraction, with no test of the size against the
+ * rate. Reaching a capped countdown moves on to the reserve without a pick (about one draw in
+ * three), which keeps the draw, and so every byte's chance, what it was.
  */
 #ifndef RS_BYTE_SAMPLER_H
 #define RS_BYTE_SAMPLER_H
@@ -16,46 +22,39 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t rate;     /* Mean bytes between samples; 1 = every allocation. */
-    int64_t countdown; /* Bytes left until the next sample. */
-    uint64_t random;   /* xorshift64* state, never 0. */
+    uint64_t countdown; /* Bytes left before the slow test, at most `rate` (first: offset 0). */
+    uint64_t reserve;   /* Bytes of the draw beyond the countdown. */
+    uint64_t rate;      /* Mean bytes between samples; 1 = every allocation. */
+    uint64_t random;    /* xorshift64* state, never 0. */
 } rs_byte_sampler;
 
 /* Starts a sampler with mean `rate` (at least 1) and a random `seed`. */
 void rs_byte_sampler_init(rs_byte_sampler *sampler, uint64_t rate, uint64_t seed);
 
-/* The slow path of rs_byte_sampler_weight: the weight of a pick from the countdown. */
-uint64_t rs__byte_sampler_weigh(rs_byte_sampler *sampler, uint64_t size);
-
-/* Counts an allocation of `size` bytes: 1 when it is not sampled (the common case: one
- * subtraction and one branch), 0 when it is picked; rs_byte_sampler_weight then gives what the
- * pick stands for. A sampler never started (all zero) picks everything. */
+/* Counts an allocation of `size` bytes: 0 when it is certainly not sampled (the common case:
+ * one comparison and one subtraction), 1 when it reached the countdown, and
+ * rs_byte_sampler_crossed decides. A sampler never started (all zero) reaches on every
+ * allocation, and then picks it. */
 static inline int
-rs_byte_sampler_skips(rs_byte_sampler *sampler, uint64_t size)
+rs_byte_sampler_reached(rs_byte_sampler *sampler, uint64_t size)
 {
-    if (size >= sampler->rate) {
+    if (size < sampler->countdown) {
+        sampler->countdown -= size;
         return 0;
     }
-    sampler->countdown -= (int64_t)size;
-    return sampler->countdown > 0;
+    return 1;
 }
 
-/* The bytes an allocation picked by rs_byte_sampler_skips stands for; restarts the countdown
- * when the pick came from it. */
-static inline uint64_t
-rs_byte_sampler_weight(rs_byte_sampler *sampler, uint64_t size)
-{
-    if (size >= sampler->rate) {
-        return size ? size : 1;
-    }
-    return rs__byte_sampler_weigh(sampler, size);
-}
+/* After rs_byte_sampler_reached said 1, for the same allocation: the bytes it stands for when
+ * it is picked (a pick from the countdown restarts it), or 0 when it only moved the countdown
+ * on to the reserve (it is then counted). */
+uint64_t rs_byte_sampler_crossed(rs_byte_sampler *sampler, uint64_t size);
 
 /* Both at once: 0 when the allocation is not sampled, else the bytes it stands for. */
 static inline uint64_t
 rs_byte_sampler_take(rs_byte_sampler *sampler, uint64_t size)
 {
-    return rs_byte_sampler_skips(sampler, size) ? 0 : rs_byte_sampler_weight(sampler, size);
+    return rs_byte_sampler_reached(sampler, size) ? rs_byte_sampler_crossed(sampler, size) : 0;
 }
 
 #endif /* RS_BYTE_SAMPLER_H */

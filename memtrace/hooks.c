@@ -162,14 +162,19 @@ recording_state(void)
 #define RECORDING_PATH __attribute__((noinline))
 #define SLOW_PATH __attribute__((noinline, cold))
 
-/* A pick of the countdown: the allocation is recorded for the running context's scope. The
- * countdown comes first and the scope lookup only then, so the lookup is paid once per sample,
- * not per allocation. The countdown runs on while no scope of this thread records, which is
- * harmless: it is memoryless. Entering a scope restarts it at the scope's rate; a pick for a
- * scope of another rate (another task's, a worker's) restarts it and counts again. */
+/* An allocation that reached the countdown: recorded for the running context's scope when
+ * the countdown picks it. The countdown comes first and the scope lookup only then, so the
+ * lookup is paid once per sample, not per allocation. The countdown runs on while no scope of
+ * this thread records, which is harmless: it is memoryless. Entering a scope restarts it at the
+ * scope's rate; a pick for a scope of another rate (another task's, a worker's) restarts it and
+ * counts again. */
 static SLOW_PATH void
 sample_allocation(void *address, size_t size)
 {
+    uint64_t weight = rs_byte_sampler_crossed(&sampler, size);
+    if (weight == 0) {
+        return; /* On to the reserve: no pick. */
+    }
     rs_mem_state *state = recording_state();
     if (state == NULL) {
         if (sampler.rate == 0) {
@@ -179,11 +184,11 @@ sample_allocation(void *address, size_t size)
     }
     if (sampler.rate != state->rate) {
         start_sampler(state->rate);
-        if (rs_byte_sampler_skips(&sampler, size)) {
+        weight = rs_byte_sampler_take(&sampler, size);
+        if (weight == 0) {
             return;
         }
     }
-    uint64_t weight = rs_byte_sampler_weight(&sampler, size);
     rs_callsite_capture capture;
     rs_callsite_capture_stack(&capture);
     rs_mem_site *site = rs__mem_site_for(state, capture.frames, capture.depth);
@@ -216,7 +221,7 @@ sample_allocation(void *address, size_t size)
     }
 }
 
-/* An allocation the countdown picked (never recorded from inside a hook: the guard). */
+/* An allocation that reached the countdown (never recorded from inside a hook: the guard). */
 static void
 on_pick(void *address, size_t size)
 {
@@ -227,14 +232,14 @@ on_pick(void *address, size_t size)
     }
 }
 
-/* Whether an allocation of `size` bytes is to be recorded: some scope records and the
- * thread's countdown picks it. Rarely: the hooks' idle paths are then laid out straight, with
- * no taken branch (without the hint the compiler made the idle path the taken one, and perf
+/* Whether an allocation of `size` bytes may be recorded: some scope records and it reaches
+ * the thread's countdown. Rarely: the hooks' idle paths are then laid out straight, with no
+ * taken branch (without the hint the compiler made the idle path the taken one, and perf
  * counted three times the samples in hook_malloc on the allocation-heavy run). */
 static inline int
-picked(size_t size)
+may_pick(size_t size)
 {
-    return __builtin_expect(recording_states > 0 && !rs_byte_sampler_skips(&sampler, size), 0);
+    return __builtin_expect(recording_states > 0 && rs_byte_sampler_reached(&sampler, size), 0);
 }
 
 /* A free that the filter could not rule out. */
@@ -291,7 +296,19 @@ static void *
 hook_malloc(void *context, size_t size)
 {
     hook_context *hook = context;
-    if (picked(size)) {
+    if (may_pick(size)) {
+        return malloc_picked(hook, size);
+    }
+    return hook->original.malloc(hook->original.ctx, size);
+}
+
+/* hook_malloc without the test of recording_states, for while a scope records (see
+ * choose_malloc_hook): the countdown alone, one comparison and one subtraction. */
+static void *
+hook_malloc_recording(void *context, size_t size)
+{
+    hook_context *hook = context;
+    if (__builtin_expect(rs_byte_sampler_reached(&sampler, size), 0)) {
         return malloc_picked(hook, size);
     }
     return hook->original.malloc(hook->original.ctx, size);
@@ -309,7 +326,7 @@ static void *
 hook_calloc(void *context, size_t count, size_t size)
 {
     hook_context *hook = context;
-    if (picked(count * size)) {
+    if (may_pick(count * size)) {
         return calloc_picked(hook, count, size);
     }
     return hook->original.calloc(hook->original.ctx, count, size);
@@ -337,8 +354,8 @@ static void *
 hook_realloc(void *context, void *old_address, size_t size)
 {
     hook_context *hook = context;
-    int sample = picked(size);
-    /* The old block's filter bit, as in hook_free: while the leak view follows a sample, every
+    int sample = may_pick(size);
+    /* The old block's filter mark, as in hook_free: while the leak view follows a sample, every
      * realloc used to take the out-of-line path. */
     if (__builtin_expect(sample || rs_live_table_may_hold(&live, (uintptr_t)old_address), 0)) {
         return realloc_recorded(hook, old_address, size, sample);
@@ -379,6 +396,28 @@ on_top(void)
         }
     }
     return 1;
+}
+
+/* Puts the malloc hook that suits the moment first in both domains: hook_malloc_recording
+ * while a scope records (its countdown picks for no scope only once in RS_MEM_IDLE_RATE bytes:
+ * a lookup that finds none), hook_malloc otherwise (one test, and an idle thread's countdown
+ * is not touched). Each is right in either case, which matters: a tracer chained above ours
+ * keeps calling the one it found, so they are switched only while ours are first. */
+static void
+choose_malloc_hook(void)
+{
+    void *(*wanted)(void *, size_t) = recording_states > 0 ? hook_malloc_recording : hook_malloc;
+    if (!installed || !on_top()) {
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        PyMemAllocatorEx current;
+        PyMem_GetAllocator(domains[i], &current);
+        if (current.malloc != wanted) {
+            current.malloc = wanted;
+            PyMem_SetAllocator(domains[i], &current);
+        }
+    }
 }
 
 /* Which domains still reach our hooks, wherever they sit in the chain: one allocation in each,
@@ -544,6 +583,7 @@ rs_mem_enable(rs_mem_state *state)
     state->rechains_at_start = rechains;
     state->recording = 1;
     recording_states++;
+    choose_malloc_hook();
     if (sampler.rate != state->rate) {
         start_sampler(state->rate);
     }
@@ -681,6 +721,7 @@ rs_mem_finish(rs_scope *scope, int abandoned)
     PyErr_Restore(type, value, traceback);
 #endif
     leave_chain_when_unneeded();
+    choose_malloc_hook();
 }
 
 void

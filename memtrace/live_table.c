@@ -3,8 +3,8 @@
  *
  * The home slot of an address is its bits mixed by a multiplication (Fibonacci hashing) and
  * taken from the top, so neighbouring allocations, which differ in low bits only, spread over
- * the table; the filter's counter is taken from other bits of the same product. Removal is
- * backward-shift deletion for linear probing (Knuth 6.4, algorithm R).
+ * the table; the filter's position and tag are taken from other bits of the same product. Removal
+ * is backward-shift deletion for linear probing (Knuth 6.4, algorithm R).
  */
 #include "live_table.h"
 
@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#define FILTER_SIZE (1u << RS_LIVE_FILTER_BITS)
+#define FILTER_SIZE (1u << RS_LIVE_FILTER_ORDER)
 
 static inline uint64_t
 home_of(const rs_live_table *table, uintptr_t address)
@@ -21,23 +21,21 @@ home_of(const rs_live_table *table, uintptr_t address)
     return (mixed >> 20) & table->mask;
 }
 
-static inline void
-set_bit(rs_live_table *table, uint64_t position, int on)
+/* The tag of `address` in a mark of one: 8 bits of the product below the position's, 1 to 254
+ * (0 and 255 mean none and several). */
+static inline uint8_t
+tag_of(uintptr_t address)
 {
-    uint8_t mask = (uint8_t)(1u << (position & 7));
-    if (on) {
-        table->filter_bits[position >> 3] |= mask;
-    }
-    else {
-        table->filter_bits[position >> 3] &= (uint8_t)~mask;
-    }
+    uint8_t tag =
+        (uint8_t)(((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (56 - RS_LIVE_FILTER_ORDER));
+    return tag == 0 || tag == RS_LIVE_MARK_SEVERAL ? 1 : tag;
 }
 
-/* Every counter and bit back to 0. */
+/* Every mark and counter back to 0. */
 static void
 clear_filter(rs_live_table *table)
 {
-    memset(table->filter, 0, FILTER_SIZE + FILTER_SIZE / 8);
+    memset(table->marks, 0, 2 * FILTER_SIZE);
     table->saturated = 0;
 }
 
@@ -49,10 +47,9 @@ rs_live_table_init(rs_live_table *table, uint64_t capacity)
         slots *= 2;
     }
     table->slots = (rs_live_slot *)rs_raw_calloc_resident(slots, sizeof(rs_live_slot));
-    /* The counters, then the bits, in one block. */
-    table->filter = (uint8_t *)rs_raw_calloc(FILTER_SIZE + FILTER_SIZE / 8, 1);
-    table->filter_bits = table->filter != NULL ? table->filter + FILTER_SIZE : NULL;
-    if (table->filter == NULL) {
+    table->marks = (uint8_t *)rs_raw_calloc(2 * FILTER_SIZE, 1);
+    table->counters = table->marks != NULL ? table->marks + FILTER_SIZE : NULL;
+    if (table->marks == NULL) {
         rs_raw_free(table->slots);
         table->slots = NULL;
     }
@@ -67,10 +64,10 @@ void
 rs_live_table_free(rs_live_table *table)
 {
     rs_raw_free(table->slots);
-    rs_raw_free(table->filter);
+    rs_raw_free(table->marks);
     table->slots = NULL;
-    table->filter = NULL;
-    table->filter_bits = NULL;
+    table->marks = NULL;
+    table->counters = NULL;
     table->mask = 0;
     table->count = 0;
     table->max_count = 0;
@@ -109,12 +106,12 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     table->slots[index].value = value;
     table->count++;
     uint64_t position = rs__live_filter_position(address);
-    uint8_t *counter = &table->filter[position];
+    uint8_t *counter = &table->counters[position];
     if (*counter < 255) {
         (*counter)++;
     }
     table->saturated |= *counter == 255; /* From now on it stays: never counted down. */
-    set_bit(table, position, 1);
+    table->marks[position] = *counter == 1 ? tag_of(address) : RS_LIVE_MARK_SEVERAL;
     return 1;
 }
 
@@ -125,9 +122,9 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
         return 0; /* 0 marks an empty slot: never an entry. */
     }
     uint64_t position = rs__live_filter_position(address);
-    uint8_t *counter = &table->filter[position];
-    if (*counter == 0) {
-        return 0; /* The common case: never sampled. */
+    uint8_t mark = table->marks[position];
+    if (mark == 0 || (mark != RS_LIVE_MARK_SEVERAL && mark != tag_of(address))) {
+        return 0; /* The common cases: never sampled, or another address's mark. */
     }
     uint64_t hole = home_of(table, address);
     while (table->slots[hole].address != address) {
@@ -138,8 +135,9 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     }
     *value = table->slots[hole].value;
     table->count--;
+    uint8_t *counter = &table->counters[position];
     if (*counter < 255 && --(*counter) == 0) {
-        set_bit(table, position, 0);
+        table->marks[position] = 0;
     }
     if (table->count == 0 && table->saturated) {
         clear_filter(table); /* Stuck counters: nothing is left to count. */

@@ -5,7 +5,7 @@
  * sampled, so a miss must be cheap: open addressing over a power-of-two array of 16-byte
  * slots (four to a cache line), keyed by the address, probed linearly, kept at most 3/4 full.
  * A miss reads the home slot and the few after it: one or two cache lines, and most misses
- * do not get that far: a 2 KiB bit filter in front answers them from one bit. Removal shifts
+ * do not get that far: a 4 KiB filter in front answers them from one byte. Removal shifts
  * the following entries back instead of leaving tombstones, so probe runs stay as short as the load
  * allows however long the process runs. The capacity is fixed when the table is made (the cap on
  * live samples): when full, new samples are refused and counted, never grown into from inside an
@@ -23,20 +23,25 @@ typedef struct {
     uint64_t value;    /* What the tracer keeps for it (a record index). */
 } rs_live_slot;
 
-/* The filter in front of the table: 2^14 bits (2 KiB: 32 cache lines, which stay in L1 while
- * the program frees), bit h set while some live address hashes to h. A free whose bit is clear
- * was never sampled and reads nothing else; with n live samples, a free reaches the table with
- * odds n / 2^14. Behind the bits, a one-byte counter per bit counts those addresses, so a bit
- * is cleared when its last one goes; only inserts and removals touch the counters. A counter
- * that reaches 255 stays there (a lasting false "maybe", never a false "no") until the table
- * is empty again, when every counter and bit is reset. (The counters alone, one byte each,
- * were 16 KiB: in callgrind's cache model 40% of frees then missed L1 on them.) */
-#define RS_LIVE_FILTER_BITS 14
+/* The filter in front of the table: 2^12 one-byte marks (4 KiB: 64 cache lines, which stay
+ * in L1 while the program frees), mark h describing the live addresses whose hash is h: 0 for
+ * none, 255 for several, and for one its tag, 8 other bits of its hash (1 to 254). A free
+ * whose mark is 0 was never sampled and reads nothing else: one byte compared with 0. With n
+ * live samples a free finds a mark with odds about n / 2^12; the tag then rules it out but
+ * once in 254, and only then is the table probed (most often a cache miss: the slots are
+ * megabytes). Behind the marks, a one-byte counter per mark counts its addresses for the
+ * removals. A counter that reaches 255 stays there (its mark a lasting false "maybe", never a
+ * false "no") until the table is empty again, when every counter and mark is reset; a mark of
+ * several stays one until its counter is 0. (Before the marks, a bit filter of 2^14 positions
+ * cost four more instructions per free, which are most of a free hook's cost, and a bare count
+ * per position sent every false "maybe" to the slots: the hook's most costly path in perf.) */
+#define RS_LIVE_FILTER_ORDER 12
+#define RS_LIVE_MARK_SEVERAL 255
 
 typedef struct {
-    uint8_t *filter_bits; /* 2^RS_LIVE_FILTER_BITS bits, 8 to a byte. */
-    uint8_t *filter;      /* 2^RS_LIVE_FILTER_BITS counters, one byte each. */
-    rs_live_slot *slots;  /* mask + 1 slots. */
+    uint8_t *marks;      /* 2^RS_LIVE_FILTER_ORDER marks, one byte each, */
+    uint8_t *counters;   /* and as many counters, right after them. */
+    rs_live_slot *slots; /* mask + 1 slots. */
     uint64_t mask;
     uint64_t count;     /* Live entries. */
     uint64_t max_count; /* 3/4 of the slots. */
@@ -58,20 +63,19 @@ void rs_live_table_clear(rs_live_table *table);
  * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
 int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
 
-/* Internal: the filter position (bit and counter) of `address`. */
+/* Internal: the filter position of `address` (its mark and counter). */
 static inline uint64_t
 rs__live_filter_position(uintptr_t address)
 {
-    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_BITS);
+    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_ORDER);
 }
 
-/* Whether `address` may be in the initialised `table`: 0 means certainly not (one bit read;
- * every bit is clear while the table is empty). */
+/* Whether `address` may be in the initialised `table`: 0 means certainly not (one byte read;
+ * every mark is 0 while the table is empty). */
 static inline int
 rs_live_table_may_hold(const rs_live_table *table, uintptr_t address)
 {
-    uint64_t bit = rs__live_filter_position(address);
-    return (table->filter_bits[bit >> 3] >> (bit & 7)) & 1;
+    return table->marks[rs__live_filter_position(address)] != 0;
 }
 
 /* Removes `address`; returns 1 and its value in `*value` when it was there, 0 when not. */

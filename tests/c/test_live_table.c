@@ -118,7 +118,7 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
     }
-    ASSERT_EQ(table.filter[target], 255);
+    ASSERT_EQ(table.counters[target], 255);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 1);
         ASSERT_EQ(value, (uint64_t)i);
@@ -133,7 +133,7 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
     ASSERT_EQ(rs_live_table_may_hold(&table, addresses[7]), 1);
     ASSERT_EQ(rs_live_table_remove(&table, addresses[7], &value), 1);
     rs_live_table_clear(&table);
-    ASSERT_EQ(table.filter[target], 0);
+    ASSERT_EQ(table.counters[target], 0);
     rs_live_table_free(&table);
 }
 
@@ -155,7 +155,7 @@ TEST_IMPL(live_table_never_finds_address_zero)
 TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
 {
     /* A counter at 255 is never counted down again; reaching it (not only passing it) must
-     * mark the filter for the reset, or its bit stays set after the table empties. */
+     * mark the filter for the reset, or it stays a "maybe" after the table empties. */
     enum { COUNT = 255 };
     static uintptr_t addresses[COUNT];
     rs_live_table table;
@@ -166,12 +166,48 @@ TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
     }
-    ASSERT_EQ(table.filter[target], 255);
+    ASSERT_EQ(table.counters[target], 255);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 1);
     }
     ASSERT_EQ(table.count, 0);
     ASSERT_EQ(rs_live_table_may_hold(&table, addresses[0]), 0);
-    ASSERT_EQ(table.filter[target], 0);
+    ASSERT_EQ(table.counters[target], 0);
+    rs_live_table_free(&table);
+}
+
+TEST_IMPL(live_table_marks_tell_addresses_on_one_position_apart)
+{
+    /* Addresses that share a filter position: the mark of one live address rules the others
+     * out by its tag; with several live the mark says so until the last is gone, and each is
+     * found whatever the order of removal. */
+    enum { COUNT = 64 };
+    static uintptr_t addresses[COUNT];
+    rs_live_table table;
+    uint64_t value = 0;
+    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
+    unsigned target = (unsigned)rs__live_filter_position(0x10);
+    addresses_on_counter(target, addresses, COUNT);
+    ASSERT_EQ(rs_live_table_insert(&table, addresses[0], 100), 1);
+    uint8_t tag = table.marks[target];
+    ASSERT(tag != 0 && tag != RS_LIVE_MARK_SEVERAL);
+    for (int i = 1; i < COUNT; i++) {
+        ASSERT_EQ(rs_live_table_remove(&table, addresses[i], &value), 0);
+        ASSERT_EQ(table.marks[target], tag);
+    }
+    ASSERT_EQ(table.count, 1);
+    ASSERT_EQ(rs_live_table_insert(&table, addresses[1], 101), 1);
+    ASSERT_EQ(table.marks[target], RS_LIVE_MARK_SEVERAL);
+    ASSERT_EQ(rs_live_table_insert(&table, addresses[2], 102), 1);
+    ASSERT_EQ(rs_live_table_remove(&table, addresses[0], &value), 1);
+    ASSERT_EQ(value, 100);
+    ASSERT_EQ(table.marks[target], RS_LIVE_MARK_SEVERAL);
+    ASSERT_EQ(rs_live_table_remove(&table, addresses[2], &value), 1);
+    ASSERT_EQ(value, 102);
+    ASSERT_EQ(rs_live_table_may_hold(&table, addresses[1]), 1);
+    ASSERT_EQ(rs_live_table_remove(&table, addresses[1], &value), 1);
+    ASSERT_EQ(value, 101);
+    ASSERT_EQ(table.marks[target], 0);
+    ASSERT_EQ(table.count, 0);
     rs_live_table_free(&table);
 }

@@ -304,6 +304,68 @@ def test_a_tool_chained_above_our_hooks_is_kept_and_we_keep_recording(tmp_path):
     assert int(result.stdout) >= 50_000
 
 
+def test_a_tool_chained_above_keeps_whichever_malloc_hook_it_found_and_both_record_right(
+        tmp_path):
+    """Our malloc hook differs while a scope records (no test of whether one does) and while
+    none does; it is switched only while ours are first, since a tool chained above keeps
+    calling the one it found. Either must be right in both cases: the idle one found while a
+    followed block kept ours in the chain must count an exact scope's blocks, the recording one
+    found inside a scope must record nothing for the allocations outside any scope (a million
+    of them: its countdown reaches, finds no scope, goes on) and everything for the next scope."""
+    library = tmp_path / "passthrough.so"
+    source = Path(__file__).parent / "helpers" / "passthrough_allocator.c"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
+                    "-o", str(library), str(source)], check=True)
+    script = textwrap.dedent(f"""
+        import ctypes, json, reqscope
+        from reqscope import _core
+
+        class Functions(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_void_p) for n in ("ctx", "malloc", "calloc", "realloc", "free")]
+
+        def obj_malloc():
+            functions = Functions()
+            ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(2), ctypes.byref(functions))
+            return functions.malloc
+
+        def net(scope):
+            return scope.report.to_dict()["memory"]["net_bytes"]
+
+        def block(i):  # 1,000 characters by PyObject_Malloc (bytes(n) would be a calloc).
+            return ("%04d" % i) * 250
+
+        library = ctypes.PyDLL({str(library)!r})
+        reqscope.configure(memory_warmup=0)
+        kept, found = [], {{}}
+        with reqscope.profile(name="GET /follow/", memory=True, memory_rate=1, on_report=None):
+            found["recording"] = obj_malloc()
+            kept.append(bytearray(4096))  # Followed: ours stay in the chain.
+        found["idle"] = obj_malloc()
+        library.install_passthrough()  # Keeps calling the idle hook.
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as first:
+            kept.extend(block(i) for i in range(100))
+        library.uninstall_passthrough()
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as second:
+            library.install_passthrough()  # Keeps calling the recording hook.
+            kept.append(block(0))
+        outside = [str(i) for i in range(1_000_000)]
+        with reqscope.profile(memory=True, memory_rate=1, on_report=None) as third:
+            kept.extend(block(i) for i in range(100))
+        print(json.dumps({{"switched": found["recording"] != found["idle"],
+                          "chained": _core.memory_hooks_chained(),
+                          "nets": [net(first), net(second), net(third)]}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["switched"] and outcome["chained"]
+    first, second, third = outcome["nets"]
+    assert 100 * 1000 <= first < 100 * 1000 + 64 * 1024
+    assert 1000 <= second < 64 * 1024
+    assert 100 * 1000 <= third < 100 * 1000 + 64 * 1024  # The million strings are not in it.
+
+
 def test_tracemalloc_restarted_after_it_removed_our_hooks_does_not_hide_them():
     """tracemalloc started, a memory scope (ours chained above it), tracemalloc stopped (which
     puts back what it found, removing ours) and started again: ours are no longer called, and
@@ -376,7 +438,7 @@ def test_an_exact_scope_counts_every_block_again_once_an_inner_sampled_scope_end
 
 
 def test_a_followed_block_that_realloc_moves_counts_as_freed():
-    """Outside any scope, a realloc is picked by no countdown: only the old block's filter bit
+    """Outside any scope, a realloc is picked by no countdown: only the old block's filter mark
     sends it to the recording path. A followed buffer grown there must still count as freed,
     or the hooks would stay in the chain for a block long gone."""
     reqscope.memory_growth(reset=True)
