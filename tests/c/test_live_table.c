@@ -97,6 +97,20 @@ addresses_on_counter(unsigned target, uintptr_t *addresses, int count)
     }
 }
 
+/* Makes `table` (1024 slots) and fills `addresses` with `count` addresses that share the
+ * filter position of 0x10, put in `*target`. Returns 0, or -1 when the table was not made. */
+static int
+table_and_addresses_on_one_position(rs_live_table *table, uintptr_t *addresses, int count,
+                                    unsigned *target)
+{
+    if (rs_live_table_init(table, 1024) < 0) {
+        return -1;
+    }
+    *target = (unsigned)rs__live_filter_position(0x10);
+    addresses_on_counter(*target, addresses, count);
+    return 0;
+}
+
 TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
 {
     /* 300 addresses on one filter counter, past its 255 cap: every one is still found; after
@@ -107,13 +121,12 @@ TEST_IMPL(live_table_filter_saturates_without_ever_losing_an_address)
     static uintptr_t addresses[COUNT];
     rs_live_table table;
     uint64_t value = 0;
-    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
-    unsigned target = (unsigned)rs__live_filter_position(0x10);
+    unsigned target = 0;
+    ASSERT_EQ(table_and_addresses_on_one_position(&table, addresses, COUNT, &target), 0);
     uintptr_t other = 0x10;
     while ((unsigned)rs__live_filter_position(other) == target) {
         other += 0x10;
     }
-    addresses_on_counter(target, addresses, COUNT);
     ASSERT_EQ(rs_live_table_insert(&table, other, 1000), 1);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
@@ -160,9 +173,8 @@ TEST_IMPL(live_table_a_counter_that_reaches_255_is_reset_when_the_table_empties)
     static uintptr_t addresses[COUNT];
     rs_live_table table;
     uint64_t value = 0;
-    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
-    unsigned target = (unsigned)rs__live_filter_position(0x10);
-    addresses_on_counter(target, addresses, COUNT);
+    unsigned target = 0;
+    ASSERT_EQ(table_and_addresses_on_one_position(&table, addresses, COUNT, &target), 0);
     for (int i = 0; i < COUNT; i++) {
         ASSERT_EQ(rs_live_table_insert(&table, addresses[i], (uint64_t)i), 1);
     }
@@ -185,9 +197,8 @@ TEST_IMPL(live_table_marks_tell_addresses_on_one_position_apart)
     static uintptr_t addresses[COUNT];
     rs_live_table table;
     uint64_t value = 0;
-    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
-    unsigned target = (unsigned)rs__live_filter_position(0x10);
-    addresses_on_counter(target, addresses, COUNT);
+    unsigned target = 0;
+    ASSERT_EQ(table_and_addresses_on_one_position(&table, addresses, COUNT, &target), 0);
     ASSERT_EQ(rs_live_table_insert(&table, addresses[0], 100), 1);
     uint8_t tag = table.marks[target];
     ASSERT(tag != 0 && tag != RS_LIVE_MARK_SEVERAL);
