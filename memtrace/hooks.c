@@ -6,8 +6,9 @@
  * every allocation of the interpreter, possibly inside reqscope's own code, with the GIL held;
  * the GIL is what protects the tables, and a thread-local guard lets any allocation made while
  * a hook records pass straight through. The fast tests: an allocation reads the count of
- * recording scopes (and then the thread's countdown), a free one byte of the live table's
- * filter (all zero while no sample is alive).
+ * recording scopes and then the thread's countdown (the countdown alone while a scope records:
+ * choose_malloc_hook), a free one byte of the live table's filter (all zero while no sample is
+ * alive).
  *
  * The hooks are in the chain only while something needs them: a memory scope records, or a
  * sampled allocation is alive (its free must be seen). When neither holds and they are still
@@ -177,8 +178,13 @@ sample_allocation(void *address, size_t size)
     }
     rs_mem_state *state = recording_state();
     if (state == NULL) {
-        if (sampler.rate == 0) {
-            start_sampler(RS_MEM_IDLE_RATE); /* A thread with no scope: pick rarely. */
+        /* No scope records here: pick rarely from now on, when the thread never counted or no
+         * scope records anywhere. A thread whose countdown ran at an exact scope's rate 1
+         * would otherwise take this path on every allocation, where a tool chained above
+         * keeps calling hook_malloc_recording. While another scope records, the rate is left
+         * alone: a task of this thread may be in an exact scope, which must miss nothing. */
+        if (sampler.rate == 0 || recording_states == 0) {
+            start_sampler(RS_MEM_IDLE_RATE);
         }
         return;
     }
@@ -399,10 +405,10 @@ on_top(void)
 }
 
 /* Puts the malloc hook that suits the moment first in both domains: hook_malloc_recording
- * while a scope records (its countdown picks for no scope only once in RS_MEM_IDLE_RATE bytes:
- * a lookup that finds none), hook_malloc otherwise (one test, and an idle thread's countdown
- * is not touched). Each is right in either case, which matters: a tracer chained above ours
- * keeps calling the one it found, so they are switched only while ours are first. */
+ * while a scope records (a thread with no recording scope reaches its countdown about once in
+ * its rate's bytes: a lookup that finds none), hook_malloc otherwise (one test, and an idle
+ * thread's countdown is not touched). Each is right in either case, which matters: a tracer chained
+ * above ours keeps calling the one it found, so they are switched only while ours are first. */
 static void
 choose_malloc_hook(void)
 {
