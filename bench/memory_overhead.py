@@ -28,8 +28,6 @@ import contextlib
 import ctypes
 import os
 import pathlib
-import subprocess
-import sysconfig
 import tempfile
 import time
 import tracemalloc
@@ -40,6 +38,8 @@ from reqscope import _core
 from interleave import compare
 from table import overhead_table
 from workloads import alloc_heavy, django_view
+# The memory tests' helpers (bench/run.py puts the work tree on the path).
+from tests.unit.helpers.allocators import allocators_now, compile_passthrough
 
 BASELINE = "no tracer"
 PASSTHROUGH = "pass-through hooks (the floor)"
@@ -100,17 +100,11 @@ def follow_an_allocation():
 # ---------------- The yardstick: hooks that record nothing ----------------
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PASSTHROUGH_SOURCE = ROOT / "tests" / "unit" / "helpers" / "passthrough_allocator.c"
 
 
 def passthrough_hooks():
     """Compiles the tests' pass-through allocator hooks into build/bench/ and loads them."""
-    target = ROOT / "build" / "bench" / "passthrough_allocator.so"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra",
-                    "-I" + sysconfig.get_paths()["include"], str(PASSTHROUGH_SOURCE), "-o",
-                    str(target)], check=True)
-    return ctypes.PyDLL(str(target))
+    return ctypes.PyDLL(str(compile_passthrough(ROOT / "build" / "bench")))
 
 
 @contextlib.contextmanager
@@ -210,24 +204,13 @@ def check_idle(run):
     return "hooks out of the chain, no scope"
 
 
-class AllocatorFunctions(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
-
-
-def obj_allocator():
-    """What the OBJ domain calls first (PyMem_GetAllocator), as a tuple."""
-    functions = AllocatorFunctions()
-    ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(2), ctypes.byref(functions))  # OBJ
-    return tuple(getattr(functions, name) for name, _ in AllocatorFunctions._fields_)
-
-
 def check_passthrough(library):
     remove_hooks()
-    plain = obj_allocator()
+    plain = allocators_now()
     with hooks_around(library):
-        if obj_allocator() == plain:
+        if allocators_now() == plain:
             raise AssertionError("the pass-through hooks are not in the allocator chain")
-    if obj_allocator() != plain:
+    if allocators_now() != plain:
         raise AssertionError("the pass-through hooks stayed in the allocator chain")
     return "pass-through hooks in the chain"
 

@@ -1,11 +1,9 @@
 """The memory tracer: estimates against tracemalloc, frees, and coexistence with tracemalloc."""
 
-import ctypes
 import json
 import os
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import tracemalloc
 from pathlib import Path
@@ -15,8 +13,11 @@ import pytest
 import reqscope
 from reqscope import _core
 
+from helpers.allocators import allocators_now, compile_passthrough
+
 KEEP = []
 ROOT = Path(__file__).resolve().parent.parent.parent
+HELPERS = Path(__file__).resolve().parent / "helpers"
 
 
 def keep_blocks(count, size=1000):
@@ -51,6 +52,16 @@ def released_blocks():
     KEEP.clear()
     if tracemalloc.is_tracing():
         tracemalloc.stop()
+
+
+def run_child(script, timeout):
+    """Runs `script` in a child interpreter that imports reqscope and helpers/ (allocators);
+    returns what it printed. A child, because a hook gone wrong there crashes the process."""
+    path = os.pathsep.join([str(ROOT), str(HELPERS)])
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
+                            text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=path))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def tracemalloc_sizes_by_line(run):
@@ -140,12 +151,7 @@ def test_tracemalloc_started_and_stopped_in_either_order(tracemalloc_first,
 def test_a_tracemalloc_started_before_our_first_scope_and_stopped_leaves_us_working():
     """tracemalloc.stop() puts back the allocator it found, which removes hooks installed
     after it; the next memory scope chains them again. Needs a fresh interpreter."""
-    import os
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent("""
+    printed = run_child("""
         import tracemalloc, reqscope
         tracemalloc.start()
         with reqscope.profile(memory=True, memory_rate=1, on_report=None) as first:
@@ -155,12 +161,8 @@ def test_a_tracemalloc_started_before_our_first_scope_and_stopped_leaves_us_work
             more = [bytes(1000) for _ in range(100)]
         print(first.report.to_dict()["memory"]["net_bytes"] >= 100_000,
               second.report.to_dict()["memory"]["net_bytes"] >= 100_000)
-    """)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ, PYTHONPATH=root))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "True"]
+    """, timeout=60)
+    assert printed.split() == ["True", "True"]
 
 
 def test_bad_memory_settings_are_refused():
@@ -224,20 +226,6 @@ def test_uninstall_removes_our_hooks_but_never_a_tracer_chained_above_them():
     assert memory_of(scope)["net_bytes"] >= 100 * 1000
 
 
-class AllocatorFunctions(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_void_p) for name in ("ctx", "malloc", "calloc", "realloc", "free")]
-
-
-def allocators_now():
-    """What the MEM and OBJ domains call first (PyMem_GetAllocator), as tuples."""
-    found = []
-    for domain in (1, 2):  # PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ.
-        functions = AllocatorFunctions()
-        ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(domain), ctypes.byref(functions))
-        found.append(tuple(getattr(functions, name) for name, _ in functions._fields_))
-    return found
-
-
 def test_the_hooks_are_in_the_chain_only_while_a_scope_records_or_a_sample_lives():
     """An idle process pays nothing per allocation: the hooks leave the chain when the last
     memory scope ends and no sampled allocation is alive; they stay while the leak view follows
@@ -284,11 +272,8 @@ def test_a_tool_chained_above_our_hooks_is_kept_and_we_keep_recording(tmp_path):
     """Another tool's hooks above ours (not tracemalloc): the next memory scope must see that
     ours are still called, not chain them again above that tool (which made every allocation
     loop between the two), and must still record. In a child interpreter: a loop crashes."""
-    library = tmp_path / "passthrough.so"
-    source = Path(__file__).parent / "helpers" / "passthrough_allocator.c"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
-                    "-o", str(library), str(source)], check=True)
-    script = textwrap.dedent(f"""
+    library = compile_passthrough(tmp_path)
+    printed = run_child(f"""
         import ctypes, reqscope
         kept = []
         with reqscope.profile(memory=True, memory_rate=1, on_report=None):
@@ -297,11 +282,8 @@ def test_a_tool_chained_above_our_hooks_is_kept_and_we_keep_recording(tmp_path):
         with reqscope.profile(memory=True, memory_rate=1, on_report=None) as scope:
             kept.append(bytes(50_000))
         print(scope.report.to_dict()["memory"]["net_bytes"])
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert result.returncode == 0, result.stderr
-    assert int(result.stdout) >= 50_000
+    """, timeout=60)
+    assert int(printed) >= 50_000
 
 
 def test_a_tool_chained_above_keeps_whichever_malloc_hook_it_found_and_both_record_right(
@@ -312,21 +294,14 @@ def test_a_tool_chained_above_keeps_whichever_malloc_hook_it_found_and_both_reco
     followed block kept ours in the chain must count an exact scope's blocks, the recording one
     found inside a scope must record nothing for the allocations outside any scope (a million
     of them: its countdown reaches, finds no scope, goes on) and everything for the next scope."""
-    library = tmp_path / "passthrough.so"
-    source = Path(__file__).parent / "helpers" / "passthrough_allocator.c"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
-                    "-o", str(library), str(source)], check=True)
-    script = textwrap.dedent(f"""
+    library = compile_passthrough(tmp_path)
+    printed = run_child(f"""
         import ctypes, json, reqscope
         from reqscope import _core
-
-        class Functions(ctypes.Structure):
-            _fields_ = [(n, ctypes.c_void_p) for n in ("ctx", "malloc", "calloc", "realloc", "free")]
+        from allocators import allocators_now
 
         def obj_malloc():
-            functions = Functions()
-            ctypes.pythonapi.PyMem_GetAllocator(ctypes.c_int(2), ctypes.byref(functions))
-            return functions.malloc
+            return allocators_now()[1][1]
 
         def net(scope):
             return scope.report.to_dict()["memory"]["net_bytes"]
@@ -354,11 +329,8 @@ def test_a_tool_chained_above_keeps_whichever_malloc_hook_it_found_and_both_reco
         print(json.dumps({{"switched": found["recording"] != found["idle"],
                           "chained": _core.memory_hooks_chained(),
                           "nets": [net(first), net(second), net(third)]}}))
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout)
+    """, timeout=120)
+    outcome = json.loads(printed)
     assert outcome["switched"] and outcome["chained"]
     first, second, third = outcome["nets"]
     assert 100 * 1000 <= first < 100 * 1000 + 64 * 1024

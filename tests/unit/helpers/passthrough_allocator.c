@@ -3,8 +3,9 @@
  * Python allocator tracing, a custom tracer): install_passthrough() chains hooks that only call
  * through onto the MEM and OBJ domains, above whatever is there; uninstall_passthrough() puts
  * back what they found (only right while nothing was chained above them since). Compiled by
- * tests/unit/test_memory.py, and by bench/memory_overhead.py as the floor of any tracer built
- * on PyMem_SetAllocator; loaded with ctypes.PyDLL (the GIL is held across the calls).
+ * allocators.py beside it, for the memory tests and for bench/memory_overhead.py (the floor of
+ * any tracer built on PyMem_SetAllocator); loaded with ctypes.PyDLL (the GIL is held across
+ * the calls).
  */
 #include <Python.h>
 
