@@ -346,9 +346,8 @@ realloc_recorded(hook_context *hook, void *old_address, size_t size, int sample)
     if (address == NULL) {
         return NULL; /* The old block is untouched. */
     }
-    if (live.count > 0 && old_address != NULL &&
-        rs_live_table_may_hold(&live, (uintptr_t)old_address)) {
-        on_free(old_address);
+    if (rs_live_table_may_hold(&live, (uintptr_t)old_address)) {
+        on_free(old_address); /* As in hook_free: NULL is never in the table. */
     }
     if (sample) {
         on_pick(address, size);

@@ -1,10 +1,10 @@
 /*
  * live_table.c: the live-allocation table of live_table.h.
  *
- * The home slot of an address is its bits mixed by a multiplication (Fibonacci hashing) and
- * taken from the top, so neighbouring allocations, which differ in low bits only, spread over
- * the table; the filter's position and tag are taken from other bits of the same product. Removal
- * is backward-shift deletion for linear probing (Knuth 6.4, algorithm R).
+ * The home slot of an address comes from its mixed bits (rs__live_mix), so neighbouring
+ * allocations, which differ in low bits only, spread over the table; the filter's position
+ * and tag are other bits of the same product. Removal is backward-shift deletion for linear
+ * probing (Knuth 6.4, algorithm R).
  */
 #include "live_table.h"
 
@@ -17,8 +17,7 @@
 static inline uint64_t
 home_of(const rs_live_table *table, uintptr_t address)
 {
-    uint64_t mixed = (uint64_t)address * 0x9e3779b97f4a7c15ull;
-    return (mixed >> 20) & table->mask;
+    return (rs__live_mix(address) >> 20) & table->mask;
 }
 
 /* The tag of `address` in a mark of one: 8 bits of the product below the position's, 1 to 254
@@ -26,8 +25,7 @@ home_of(const rs_live_table *table, uintptr_t address)
 static inline uint8_t
 tag_of(uintptr_t address)
 {
-    uint8_t tag =
-        (uint8_t)(((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (56 - RS_LIVE_FILTER_ORDER));
+    uint8_t tag = (uint8_t)(rs__live_mix(address) >> (56 - RS_LIVE_FILTER_ORDER));
     return tag == 0 || tag == RS_LIVE_MARK_SEVERAL ? 1 : tag;
 }
 

@@ -63,11 +63,20 @@ void rs_live_table_clear(rs_live_table *table);
  * -1 when the table is full (counted in `dropped`). `address` must not be 0. */
 int rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value);
 
+/* Internal: `address` with its bits mixed by a multiplication (Fibonacci hashing), whose
+ * high bits depend on all of its own: the filter position is the top bits, a mark's tag the
+ * 8 below them, the home slot bits from 20 up (live_table.c). */
+static inline uint64_t
+rs__live_mix(uintptr_t address)
+{
+    return (uint64_t)address * 0x9e3779b97f4a7c15ull;
+}
+
 /* Internal: the filter position of `address` (its mark and counter). */
 static inline uint64_t
 rs__live_filter_position(uintptr_t address)
 {
-    return ((uint64_t)address * 0x9e3779b97f4a7c15ull) >> (64 - RS_LIVE_FILTER_ORDER);
+    return rs__live_mix(address) >> (64 - RS_LIVE_FILTER_ORDER);
 }
 
 /* Whether `address` may be in the initialised `table`: 0 means certainly not (one byte read;
