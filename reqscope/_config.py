@@ -193,13 +193,16 @@ OVERRIDABLE = ("sql", "cpu", "interval", "memory", "memory_rate", "memory_nframe
 _overridden_cache: dict = {}
 _overridden_base = None
 _OVERRIDDEN_CACHE_MAX = 256
+_KEEP_ALL = (None,) * len(OVERRIDABLE)
 
 
 def overridden(values: tuple) -> Settings:
     """Current settings with per-scope overrides: ``values`` in OVERRIDABLE order, None meaning
     'keep'. A server calls this per request with the same few tuples, so results are kept."""
     global _overridden_base
-    base = current()
+    base = _settings if _settings is not None else current()
+    if values == _KEEP_ALL:  # A middleware's profile(name=...): no call, no key to build.
+        return base
     if base is not _overridden_base:
         _overridden_cache.clear()
         _overridden_base = base

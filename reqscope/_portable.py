@@ -22,9 +22,9 @@ _warned = set()
 def _warn_once(topic: str, message: str) -> None:
     if topic not in _warned:
         _warned.add(topic)
-        # The caller of profile.__enter__ (or of a decorated function), through _start (start),
-        # _enter_scope and warn_limits.
-        warnings.warn(message, RuntimeWarning, stacklevel=6)
+        # The caller of profile.__enter__ (or of a decorated function), through _enter_scope and
+        # warn_limits.
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
 
 
 def warn_limits(settings) -> None:

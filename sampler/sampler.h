@@ -79,13 +79,15 @@ void rs_cpu_state_release(rs_cpu_state *state);
  * starting the sampler thread if needed. `coroutine`, when not NULL, is the asyncio task's
  * root coroutine: while the thread runs another context, the time goes to its await chain,
  * unless that context holds `scope` (a task the request spawned), whose stack is then sampled
- * for it. The caller keeps `coroutine` alive until it detaches, and holds a reference to `state`
- * across the call (it may release the GIL). Attaching a closed state does nothing. Holds the
- * GIL. Returns 0, or -1 with an exception set (too many threads or attachments, or the
- * thread could not be started).
+ * for it. `cpu_now_ns` is the calling thread's CPU clock, just read by the caller (a system
+ * call the scope makes anyway): the thread's first sample counts its CPU time from there. The
+ * caller keeps `coroutine` alive until it detaches, and holds a reference to `state` across
+ * the call (it may release the GIL). Attaching a closed state does nothing. Holds the GIL.
+ * Returns 0, or -1 with an exception set (too many threads or attachments, or the thread could
+ * not be started).
  */
 int rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine,
-                      const void *scope);
+                      const void *scope, uint64_t cpu_now_ns);
 
 /* Undoes one rs_sampler_attach made by the calling thread with the same `whole_thread` (and,
  * without it, in the same context). After it returns the sampler no longer writes to `state`

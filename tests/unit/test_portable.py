@@ -111,6 +111,23 @@ def test_cpu_and_memory_limits_are_each_warned_once_naming_the_python(portable):
     assert cpu.endswith("| <string>") and memory.endswith("| <string>")  # The caller's line.
 
 
+def test_a_decorated_function_is_warned_at_the_line_that_calls_it(portable):
+    result = run_ok(portable, """
+        import warnings, reqscope
+
+        @reqscope.profile(cpu=True, on_report=None)
+        def job():
+            pass
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            job()  # Line 10 (the first line is empty).
+        for warning in caught:
+            print(warning.filename, warning.lineno)
+    """)
+    assert result.stdout.split() == ["<string>", "10"]
+
+
 def test_a_known_split_is_measured_within_eight_points_at_10_ms(portable):
     """60% on CPU in a, 30% in b, 10% asleep in c, over 2 s, asked at 1 ms and sampled at 10 ms.
     Held to the time each call really took. A GIL-holding sampler sees a thread only where it
