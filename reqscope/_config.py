@@ -200,8 +200,8 @@ def overridden(values: tuple) -> Settings:
     """Current settings with per-scope overrides: ``values`` in OVERRIDABLE order, None meaning
     'keep'. A server calls this per request with the same few tuples, so results are kept."""
     global _overridden_base
-    base = _settings if _settings is not None else current()
-    if values == _KEEP_ALL:  # A middleware's profile(name=...): no call, no key to build.
+    base = current()
+    if values == _KEEP_ALL:  # A middleware's profile(name=...): no key to build and look up.
         return base
     if base is not _overridden_base:
         _overridden_cache.clear()
