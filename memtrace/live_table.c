@@ -29,13 +29,15 @@ tag_of(uintptr_t address)
     return tag == 0 || tag == RS_LIVE_MARK_SEVERAL ? 1 : tag;
 }
 
-/* Every mark and counter back to 0. */
+/* Every summary bit, mark and counter back to 0. */
 static void
 clear_filter(rs_live_table *table)
 {
+    memset(table->summary, 0, sizeof(table->summary));
     memset(table->marks, 0, 2 * FILTER_SIZE);
     table->saturated = 0;
 }
+
 
 int
 rs_live_table_init(rs_live_table *table, uint64_t capacity)
@@ -51,6 +53,8 @@ rs_live_table_init(rs_live_table *table, uint64_t capacity)
         rs_raw_free(table->slots);
         table->slots = NULL;
     }
+    memset(table->summary, 0, sizeof(table->summary));
+    table->saturated = 0;
     table->mask = table->slots ? slots - 1 : 0;
     table->count = 0;
     table->max_count = table->slots ? slots / 4 * 3 : 0;
@@ -110,6 +114,7 @@ rs_live_table_insert(rs_live_table *table, uintptr_t address, uint64_t value)
     }
     table->saturated |= *counter == 255; /* From now on it stays: never counted down. */
     table->marks[position] = *counter == 1 ? tag_of(address) : RS_LIVE_MARK_SEVERAL;
+    table->summary[position >> 3] = 1;
     return 1;
 }
 
@@ -136,6 +141,11 @@ rs_live_table_remove(rs_live_table *table, uintptr_t address, uint64_t *value)
     uint8_t *counter = &table->counters[position];
     if (*counter < 255 && --(*counter) == 0) {
         table->marks[position] = 0;
+        uint64_t group;
+        memcpy(&group, &table->marks[position & ~(uint64_t)7], sizeof(group));
+        if (group == 0) {
+            table->summary[position >> 3] = 0;
+        }
     }
     if (table->count == 0 && table->saturated) {
         clear_filter(table); /* Stuck counters: nothing is left to count. */

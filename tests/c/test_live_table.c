@@ -222,3 +222,47 @@ TEST_IMPL(live_table_marks_tell_addresses_on_one_position_apart)
     ASSERT_EQ(table.count, 0);
     rs_live_table_free(&table);
 }
+
+/* The first address after `after` (16-byte steps) whose filter position lies in the group of
+ * 8 marks `group` but is not `except`. */
+static uintptr_t
+address_in_group(uint64_t group, uint64_t except, uintptr_t after)
+{
+    for (uintptr_t address = after + 0x10;; address += 0x10) {
+        uint64_t position = rs__live_filter_position(address);
+        if (position >> 3 == group && position != except) {
+            return address;
+        }
+    }
+}
+
+TEST_IMPL(live_table_summary_bit_stays_while_any_mark_of_its_group_is_set)
+{
+    /* Two live addresses on two positions of one group of 8 marks share a summary bit: removing
+     * one must leave it (or the other's free would be missed), removing both clears it, and an
+     * address on a third position of the group passes the summary but not its own mark. */
+    rs_live_table table;
+    uint64_t value = 0;
+    ASSERT_EQ(rs_live_table_init(&table, 1024), 0);
+    uintptr_t first = 0x10;
+    uint64_t position = rs__live_filter_position(first);
+    uint64_t group = position >> 3;
+    uintptr_t second = address_in_group(group, position, first);
+    uint64_t second_position = rs__live_filter_position(second);
+    uintptr_t third = second;
+    do {
+        third = address_in_group(group, position, third);
+    } while (rs__live_filter_position(third) == second_position);
+    ASSERT_EQ(rs_live_table_insert(&table, first, 1), 1);
+    ASSERT_EQ(rs_live_table_insert(&table, second, 2), 1);
+    ASSERT_EQ(rs_live_table_may_hold(&table, third), 0); /* Its mark answers. */
+    ASSERT_EQ(rs_live_table_remove(&table, first, &value), 1);
+    ASSERT_EQ(rs_live_table_may_hold(&table, second), 1);
+    ASSERT_EQ(table.summary[group], 1);
+    ASSERT_EQ(rs_live_table_remove(&table, second, &value), 1);
+    ASSERT_EQ(value, 2);
+    for (unsigned i = 0; i < sizeof(table.summary); i++) {
+        ASSERT_EQ(table.summary[i], 0);
+    }
+    rs_live_table_free(&table);
+}
