@@ -38,7 +38,6 @@ clear_filter(rs_live_table *table)
     table->saturated = 0;
 }
 
-
 int
 rs_live_table_init(rs_live_table *table, uint64_t capacity)
 {
