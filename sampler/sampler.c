@@ -689,6 +689,12 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
     attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
+    /* Kept for the grace after it ends, as if the thread had ticked for it: a scope shorter
+     * than the thread's wake-up (it then finds nothing attached) would otherwise leave the
+     * grace at an older, longer interval, and every such scope pay a signal. */
+    if (state->interval_ns < last_interval) {
+        last_interval = state->interval_ns;
+    }
     if (state->interval_ns < waiting_for) {
         woken = 1;
         pthread_cond_signal(&sampler_wake);

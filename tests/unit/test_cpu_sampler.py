@@ -302,20 +302,22 @@ def test_tasks_a_request_spawns_are_sampled_for_it_and_not_twice():
     assert spawning["cpu"]["sampled_ms"] <= 1.3 * spawning["wall_ms"]
 
 
+def sampler_switches():
+    """Voluntary context switches (wake-ups) of this process's threads but the calling one,
+    by thread id: the sampler's, in these tests."""
+    own = {str(threading.get_native_id())}
+    counts = {}
+    for task in set(os.listdir("/proc/self/task")) - own:
+        with open(f"/proc/self/task/{task}/status") as status:
+            for line in status:
+                if line.startswith("voluntary_ctxt_switches"):
+                    counts[task] = int(line.split()[1])
+    return counts
+
+
 def test_the_sampler_stops_waking_soon_after_the_last_scope():
     """Between scopes it keeps its deadlines for a moment (the next attach then signals
     nothing), then sleeps until the next scope: an idle process gets no wake-ups."""
-    own = {str(threading.get_native_id())}
-
-    def sampler_switches():
-        counts = {}
-        for task in set(os.listdir("/proc/self/task")) - own:
-            with open(f"/proc/self/task/{task}/status") as status:
-                for line in status:
-                    if line.startswith("voluntary_ctxt_switches"):
-                        counts[task] = int(line.split()[1])
-        return counts
-
     with reqscope.profile(cpu=True, interval=0.001, on_report=None):
         a(0.005)
     time.sleep(0.005)
@@ -328,6 +330,22 @@ def test_the_sampler_stops_waking_soon_after_the_last_scope():
     woken_idle = sum(idle[t] - after_grace[t] for t in after_grace)
     assert woken_in_grace >= 5, (in_grace, after_grace)
     assert woken_idle == 0, (after_grace, idle)
+
+
+def test_a_scope_ended_before_the_sampler_woke_sets_the_grace_interval():
+    """A scope shorter than the sampler's wake-up (it never sees it attached): the moment of
+    deadlines after it still runs at its interval, not at an older scope's longer one, which
+    made the attach of every such short request signal the thread."""
+    with reqscope.profile(cpu=True, interval=0.1, on_report=None):
+        time.sleep(0.25)  # Ticked at 100 ms.
+    time.sleep(0.05)  # Past its grace: the sampler waits idle.
+    with reqscope.profile(cpu=True, interval=0.001, on_report=None):
+        pass
+    before = sampler_switches()
+    time.sleep(0.015)  # Within the 20 ms grace.
+    after = sampler_switches()
+    woken = sum(after[t] - before[t] for t in before if t in after)
+    assert woken >= 4, (before, after)  # About 15 at 1 ms; at 100 ms, none.
 
 
 def test_a_code_object_freed_and_its_address_reused_is_named_anew():
