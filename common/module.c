@@ -295,6 +295,20 @@ is_active(PyObject *module, PyObject *unused)
     return PyBool_FromLong(!is_idle());
 }
 
+PyDoc_STRVAR(enter_scope_doc,
+             "enter_scope(name, options) -> Scope\n\nA new scope, entered: "
+             "what each call of a function decorated with profile runs.");
+
+static PyObject *
+enter_scope(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "enter_scope(name, options) takes 2 arguments");
+        return NULL;
+    }
+    return (PyObject *)rs_profile_begin(args[0], args[1]);
+}
+
 PyDoc_STRVAR(current_scope_doc, "current_scope() -> Scope or None\n\nThe scope of this context.");
 
 static PyObject *
@@ -496,6 +510,7 @@ static PyMethodDef module_methods[] = {
     {"is_active", is_active, METH_NOARGS, is_active_doc},
     {"sampler_stop", sampler_stop, METH_NOARGS, sampler_stop_doc},
     {"sampler_ticks", sampler_ticks, METH_NOARGS, sampler_ticks_doc},
+    {"enter_scope", (PyCFunction)(void (*)(void))enter_scope, METH_FASTCALL, enter_scope_doc},
     {"current_scope", current_scope, METH_NOARGS, current_scope_doc},
     {"thread_scope", thread_scope, METH_NOARGS, thread_scope_doc},
     {"register_lazy_loader", (PyCFunction)(void (*)(void))register_lazy_loader, METH_FASTCALL,
@@ -522,7 +537,7 @@ PyInit__core(void)
     return NULL;
 #endif
     if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0 ||
-        PyType_Ready(&rs_ScopeOptionsType) < 0) {
+        PyType_Ready(&rs_ScopeOptionsType) < 0 || rs_profile_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -538,6 +553,7 @@ PyInit__core(void)
     if (rs_scope_var == NULL || PyModule_AddObjectRef(module, "scope_var", rs_scope_var) < 0 ||
         PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||
         PyModule_AddObjectRef(module, "ScopeOptions", (PyObject *)&rs_ScopeOptionsType) < 0 ||
+        PyModule_AddObjectRef(module, "ProfileBase", (PyObject *)&rs_ProfileBaseType) < 0 ||
         PyModule_AddObjectRef(module, "PORTABLE", BUILT_PORTABLE ? Py_True : Py_False) < 0 ||
         PyModule_AddIntConstant(module, "SQL_MANY", RS_SQL_MANY) < 0 ||
         PyModule_AddIntConstant(module, "SQL_SCRIPT", RS_SQL_SCRIPT) < 0 ||

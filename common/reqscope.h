@@ -95,6 +95,56 @@ extern __thread rs_scope *rs_thread_scope;
  */
 rs_scope *rs_scope_current(void);
 
+/* A new scope, not entered: `name` a str or None, `options` a ScopeOptions or None (the
+ * defaults). NULL with an exception when either is wrong. */
+rs_scope *rs_scope_new(PyObject *name, PyObject *options);
+
+/* Makes a new scope current in this thread and context; `coroutine` (or NULL) is the running
+ * asyncio task's root coroutine, kept while the scope runs so its awaits can be sampled.
+ * Returns 0, or -1 with an exception (entered already, a sub-interpreter, out of memory). */
+int rs_scope_enter(rs_scope *scope, PyObject *coroutine);
+
+/* Ends an active scope, from any thread or context, and makes the one current before it
+ * current again where it was entered. Returns 0, or -1 with RuntimeError when not active. */
+int rs_scope_exit(rs_scope *scope);
+
+/* reqscope.profile's C base: its with-block entry and exit (profile.c). */
+extern PyTypeObject rs_ProfileBaseType;
+
+/* Readies ProfileBase and the ContextVar of open with-blocks; -1 with an exception. */
+int rs_profile_init(void);
+
+/* A new scope, entered (for a CPU scope, with the running asyncio task's root coroutine): what
+ * each call of a function decorated with reqscope.profile runs. NULL with an exception. */
+rs_scope *rs_profile_begin(PyObject *name, PyObject *options);
+
+/* An exception put aside, around calls that must not run with one set, and put back. */
+typedef struct {
+    PyObject *type, *value, *traceback; /* From 3.12 the exception is `value` alone. */
+} rs_saved_error;
+
+static inline rs_saved_error
+rs_error_save(void)
+{
+    rs_saved_error saved = {NULL, NULL, NULL};
+#if PY_VERSION_HEX >= 0x030C0000
+    saved.value = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&saved.type, &saved.value, &saved.traceback);
+#endif
+    return saved;
+}
+
+static inline void
+rs_error_restore(rs_saved_error saved)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(saved.value);
+#else
+    PyErr_Restore(saved.type, saved.value, saved.traceback);
+#endif
+}
+
 /* In a forked child: ends the scopes that other threads of the parent had entered (those
  * threads do not exist here), so that the hooks go back to idle. Holds the GIL. */
 void rs_scope_after_fork_in_child(void);

@@ -119,18 +119,13 @@ unlink_active(rs_scope *self)
     self->active_previous = self->active_next = NULL;
 }
 
-/* Scope(name=None, options=None): `options` is a ScopeOptions (the defaults when None). */
+/* A new scope's name, options and id: Scope.__init__'s work, once. `options` is a
+ * ScopeOptions, or None for the defaults. */
 static int
-scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
+scope_setup(rs_scope *self, PyObject *name, PyObject *options)
 {
-    static char *keywords[] = {"name", "options", NULL};
-    PyObject *name = Py_None, *options = Py_None;
-
     if (self->state != RS_SCOPE_NEW || self->name != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope.__init__ called twice");
-        return -1;
-    }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO", keywords, &name, &options)) {
         return -1;
     }
     if (name != Py_None && !PyUnicode_Check(name)) {
@@ -158,49 +153,66 @@ scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
-/* Scope._enter(coroutine=None): makes the scope current. `coroutine` is the running asyncio
- * task's root coroutine, kept while the scope runs so its awaits can be sampled. */
-static PyObject *
-scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
+/* Scope(name=None, options=None). */
+static int
+scope_init(rs_scope *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *coroutine = nargs > 0 ? args[0] : Py_None;
-    if (nargs > 1 || (coroutine != Py_None && !PyCoro_CheckExact(coroutine))) {
-        PyErr_SetString(PyExc_TypeError, "Scope._enter(coroutine=None): a coroutine or None");
-        return NULL;
+    static char *keywords[] = {"name", "options", NULL};
+    PyObject *name = Py_None, *options = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO", keywords, &name, &options)) {
+        return -1;
     }
+    return scope_setup(self, name, options);
+}
+
+rs_scope *
+rs_scope_new(PyObject *name, PyObject *options)
+{
+    rs_scope *self = (rs_scope *)rs_ScopeType.tp_alloc(&rs_ScopeType, 0);
+    if (self != NULL && scope_setup(self, name, options) < 0) {
+        Py_CLEAR(self);
+    }
+    return self;
+}
+
+int
+rs_scope_enter(rs_scope *self, PyObject *coroutine)
+{
     if (self->name == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scope was not initialised");
-        return NULL;
+        return -1;
     }
     if (self->state != RS_SCOPE_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a scope can be entered only once");
-        return NULL;
+        return -1;
     }
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         PyErr_SetString(PyExc_RuntimeError, "reqscope does not support sub-interpreters yet");
-        return NULL;
+        return -1;
     }
     if (self->options.sql && self->sql == NULL) {
         self->sql = rs_sql_state_new();
         if (self->sql == NULL) {
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return -1;
         }
     }
     if (self->options.memory && self->memory == NULL) {
         if (rs_mem_prepare() < 0) {
-            return NULL;
+            return -1;
         }
         self->memory =
             rs_mem_state_new((uint64_t)self->options.memory_rate, self->options.memory_nframes);
         if (self->memory == NULL) {
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return -1;
         }
     }
     self->parent = rs_scope_current();
     self->context_token = PyContextVar_Set(rs_scope_var, (PyObject *)self);
     if (self->context_token == NULL) {
         Py_CLEAR(self->parent);
-        return NULL;
+        return -1;
     }
     /* The start, read before the sampler registers the thread, which takes the CPU clock read
      * here as its own: that read is a system call, and cold after a request's work (about 5 us
@@ -210,7 +222,7 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     self->cpu_start_ns = self->has_cpu_clock ? rs_clock_read(self->cpu_clock) : 0;
     self->start_ns = rs_now_ns();
     if (self->options.cpu) {
-        self->coroutine = coroutine == Py_None ? NULL : Py_NewRef(coroutine);
+        self->coroutine = Py_XNewRef(coroutine);
         self->cpu = rs_cpu_state_new((uint64_t)(self->options.interval * 1e9));
         if (self->cpu == NULL ||
             rs_sampler_attach(self->cpu, 0, self->coroutine, self, self->cpu_start_ns) < 0) {
@@ -225,7 +237,7 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
             }
             Py_CLEAR(self->context_token);
             Py_CLEAR(self->parent);
-            return NULL;
+            return -1;
         }
     }
     prune_thread_chain();
@@ -237,6 +249,21 @@ scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
     atomic_fetch_add_explicit(&rs_active_scopes, 1, memory_order_relaxed);
     if (self->memory != NULL) {
         rs_mem_enable(self->memory);
+    }
+    return 0;
+}
+
+/* Scope._enter(coroutine=None): rs_scope_enter for Python callers (tests). */
+static PyObject *
+scope_enter(rs_scope *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *coroutine = nargs > 0 ? args[0] : Py_None;
+    if (nargs > 1 || (coroutine != Py_None && !PyCoro_CheckExact(coroutine))) {
+        PyErr_SetString(PyExc_TypeError, "Scope._enter(coroutine=None): a coroutine or None");
+        return NULL;
+    }
+    if (rs_scope_enter(self, coroutine == Py_None ? NULL : coroutine) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -261,12 +288,12 @@ end_scope(rs_scope *self, int abandoned)
     Py_CLEAR(self->coroutine); /* Only after detaching: the sampler reads it until then. */
 }
 
-static PyObject *
-scope_exit(rs_scope *self, PyObject *unused)
+int
+rs_scope_exit(rs_scope *self)
 {
     if (self->state != RS_SCOPE_ACTIVE) {
         PyErr_SetString(PyExc_RuntimeError, "the scope is not active");
-        return NULL;
+        return -1;
     }
     end_scope(self, 0);
     unlink_from_thread_chain(self);
@@ -277,6 +304,16 @@ scope_exit(rs_scope *self, PyObject *unused)
         PyErr_Clear();
     }
     Py_CLEAR(self->context_token);
+    return 0;
+}
+
+/* Scope.close() (and _exit()): ends the scope, from any thread or context. */
+static PyObject *
+scope_exit(rs_scope *self, PyObject *unused)
+{
+    if (rs_scope_exit(self) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -470,9 +507,36 @@ scope_get_id(rs_scope *self, void *closure)
     return PyLong_FromUnsignedLongLong(self->id);
 }
 
+/* Scope.report: a reqscope.Report of this scope, made at each read (its dict is built once).
+ * It holds the scope, so keeping it here would make every scope asked for one a reference
+ * cycle, freed only by the garbage collector. */
+static PyObject *
+scope_get_report(rs_scope *self, void *closure)
+{
+    PyObject *module = PyImport_ImportModule("reqscope._report");
+    if (module == NULL) {
+        return NULL;
+    }
+    PyObject *report = PyObject_CallMethod(module, "Report", "O", (PyObject *)self);
+    Py_DECREF(module);
+    return report;
+}
+
+static PyObject *
+scope_repr(rs_scope *self)
+{
+    const char *state = self->state == RS_SCOPE_ACTIVE ? "active"
+                        : self->state == RS_SCOPE_DONE ? "done"
+                                                       : "new";
+    return PyUnicode_FromFormat("<reqscope.Scope %llu %R %s>", (unsigned long long)self->id,
+                                self->name ? self->name : Py_None, state);
+}
+
 static PyMethodDef scope_methods[] = {
     {"_enter", (PyCFunction)(void (*)(void))scope_enter, METH_FASTCALL,
      "Make this scope current; _enter(task_root_coroutine) in asyncio."},
+    {"close", (PyCFunction)scope_exit, METH_NOARGS,
+     "End this scope, from any thread or context (what a server's close() hook needs)."},
     {"_exit", (PyCFunction)scope_exit, METH_NOARGS, "Stop this scope and restore the previous."},
     {"_report", (PyCFunction)scope_report, METH_NOARGS, "The report dict (built once)."},
     {"_adopt", (PyCFunction)scope_adopt, METH_NOARGS, "Run handed-over work in this scope."},
@@ -482,6 +546,8 @@ static PyMethodDef scope_methods[] = {
 
 static PyGetSetDef scope_getset[] = {
     {"id", (getter)scope_get_id, NULL, "Process-unique id.", NULL},
+    {"report", (getter)scope_get_report, NULL, "The scope's Report (a snapshot while active).",
+     NULL},
     {"name", (getter)scope_get_name, (setter)scope_set_name, "Route or task name.", NULL},
     {"request", (getter)scope_get_request, (setter)scope_set_request, "Request info.", NULL},
     {"wall_ms", (getter)scope_get_wall_ms, NULL, "Wall time so far, in ms.", NULL},
@@ -497,7 +563,9 @@ PyTypeObject rs_ScopeType = {
     .tp_name = "reqscope._core.Scope",
     .tp_basicsize = sizeof(rs_scope),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "One profiled unit of work; use reqscope.profile() rather than this type.",
+    .tp_doc = "One profiled unit of work (what reqscope.profile() gives); scope.report once "
+              "it is done.",
+    .tp_repr = (reprfunc)scope_repr,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)scope_init,
     .tp_dealloc = (destructor)scope_dealloc,

@@ -713,18 +713,9 @@ rs_mem_finish(rs_scope *scope, int abandoned)
     }
     /* Resolving lines runs Python code: an exception in flight (a scope dropped while one
      * propagates) is put aside and back. */
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *in_flight = PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-#endif
+    rs_saved_error in_flight = rs_error_save();
     hand_to_growth(state, scope, abandoned);
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(in_flight);
-#else
-    PyErr_Restore(type, value, traceback);
-#endif
+    rs_error_restore(in_flight);
     leave_chain_when_unneeded();
     choose_malloc_hook();
 }

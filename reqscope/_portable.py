@@ -19,21 +19,22 @@ MIN_INTERVAL = 0.01  # Seconds; sampler/sampler.h, RS_SAMPLER_PORTABLE_MIN_INTER
 _warned = set()
 
 
-def _warn_once(topic: str, message: str) -> None:
+def _warn_once(topic: str, message: str, depth: int) -> None:
     if topic not in _warned:
         _warned.add(topic)
-        # The caller of profile.__enter__ (or of a decorated function), through _enter_scope and
-        # warn_limits.
-        warnings.warn(message, RuntimeWarning, stacklevel=5)
+        warnings.warn(message, RuntimeWarning, stacklevel=depth + 2)  # Past us and warn_limits.
 
 
-def warn_limits(settings) -> None:
-    """Warns, once per process each, about what ``settings`` ask that this build degrades."""
+def warn_limits(settings, depth: int) -> None:
+    """Warns, once per process each, about what ``settings`` ask that this build degrades; the
+    warning names the line of the Python frame ``depth`` levels up (1: warn_limits' caller;
+    C functions have no frame)."""
     where = f"CPython {platform.python_version()}, portable build"
     if settings.cpu:
         _warn_once("cpu", f"reqscope: {where}: the CPU sampler falls back to a walker that "
                           f"holds the GIL, at 100 Hz at most (interval {MIN_INTERVAL * 1000:g} ms "
-                          f"or longer); native frame readers exist for CPython 3.11 to 3.13")
+                          f"or longer); native frame readers exist for CPython 3.11 to 3.13", depth)
     if settings.memory:
         _warn_once("memory", f"reqscope: {where}: the memory tracer is not available; "
-                             f"memory=True records nothing and reports have no 'memory' section")
+                             f"memory=True records nothing and reports have no 'memory' section",
+                   depth)

@@ -63,7 +63,7 @@ class ReqscopeWSGIMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request = {"method": method, "path": path or "/", "route": None, "status": None}
-        scope = profile(name=f"{method} {request['path']}").__enter__()
+        scope = profile(name=f"{method} {request['path']}").start()
         finished = False
 
         def finish():

@@ -5,6 +5,7 @@ requests in its own thread, and the tests join that thread before looking at wha
 reported, so that the response has been closed (and the scope ended) by then.
 """
 
+import gc
 import sqlite3
 import threading
 import urllib.error
@@ -210,3 +211,26 @@ def test_a_route_the_framework_leaves_in_the_environ_names_the_scope(database):
     assert named == [("GET /books/<int:pk>", "/books/1", "/books/<int:pk>"),
                      ("GET /books/<int:pk>", "/books/2", "/books/<int:pk>"),
                      ("GET /other", "/other", None)]
+
+
+def test_a_server_thread_keeps_no_scope_of_its_finished_requests(database):
+    """A server that handles every request in one thread runs them all in one context: the
+    scope of a finished request must go with it (an earlier version left each request's block
+    in that context, which kept every scope the thread had run alive). Counted while the thread
+    still serves, since its context dies with it."""
+    ended = []
+    app = ReqscopeWSGIMiddleware(books_app(database),
+                                 on_report=lambda scope: ended.append(scope.id))
+    base, server = serve(app, requests=21)
+    try:
+        for _ in range(20):
+            fetch(base + "/books/list")
+        gc.collect()
+        # type(), not isinstance(): that would set up the lazy objects other tests left.
+        alive = [o.id for o in gc.get_objects() if type(o) is reqscope.Scope and o.id in ended]
+    finally:
+        fetch(base + "/books/list")  # The last request: the server thread then ends.
+        server.join(timeout=10)
+
+    assert len(ended) == 21
+    assert len(alive) <= 1  # At most the last request's, until the server's next one.

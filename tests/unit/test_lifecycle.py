@@ -90,7 +90,7 @@ def test_a_scope_handed_to_another_thread_and_exited_there_is_harmless(sqlite_ho
 
     def exit_elsewhere():
         try:
-            scope._core_scope._exit()
+            scope._exit()
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 

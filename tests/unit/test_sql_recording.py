@@ -160,7 +160,7 @@ def test_nested_scopes_both_see_the_inner_statements(library_db):
         library_db.execute("SELECT 1").fetchall()
         with reqscope.profile(name="inner") as inner:
             library_db.execute("SELECT 2 AS two").fetchall()
-        assert _core.current_scope() is outer._core_scope
+        assert _core.current_scope() is outer
     assert sql_section(inner)["count"] == 1
     assert sql_section(outer)["count"] == 2
     assert _core.current_scope() is None and _core.thread_scope() is None
