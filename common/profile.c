@@ -1,12 +1,14 @@
 /*
- * profile.c: the with-block half of reqscope.profile(), in C: ProfileBase's __enter__ and
- * __exit__, and the entry of a new scope that the decorator shares.
+ * profile.c: reqscope.profile()'s per-request half, in C: ProfileBase's construction,
+ * __enter__ and __exit__, and the entry of a new scope that the decorator shares.
  *
- * A server enters and exits one scope per request, and both run cold, after the request's own
- * work: on the development VM each Python call on that path cost about 3 us, and the path in
- * Python made more than a dozen. Here it makes none in a native build (the asyncio lookup of a
- * CPU scope calls asyncio's C functions). reqscope/_profile.py keeps what is not per request:
- * the settings (profile.__init__), the decorator and the async methods.
+ * A server makes a profile object and enters and exits its scope once per request, and all of
+ * it runs cold, after the request's own work: on the development VM each Python call on that
+ * path cost about 3 us, and the path in Python made more than a dozen. Here it makes none in a
+ * native build (the asyncio lookup of a CPU scope calls asyncio's C functions), once the
+ * settings of each distinct set of overrides are made: reqscope._config makes and checks them
+ * (its overridden()), and they are kept here, per the current settings. reqscope/_profile.py
+ * keeps what is not per request: the decorator, start() and the async methods.
  *
  * The with-blocks open in a thread or task are one ContextVar, innermost first: a chain of
  * (profile, scope, rest) tuples, or None. One variable for all profile objects, so a shared
@@ -20,14 +22,240 @@
 
 static PyObject *entered_var; /* ContextVar "reqscope.entered". */
 
+/* reqscope._config, looked up at the first profile(): its globals (`_settings` is the current
+ * Settings, or None until current() makes them), OVERRIDABLE (the names profile() overrides,
+ * in the order overridden() takes their values), current() and overridden(). */
+static PyObject *config_globals, *overridable, *config_current, *config_overridden;
+
+/* The Settings of each distinct set of overrides, keyed by the values and their types (so that
+ * cpu=1 is not taken for cpu=True, which the settings refuse), for `overrides_base`, the
+ * current settings they override: new current settings empty it. */
+static PyObject *overrides_cache, *overrides_base;
+#define OVERRIDES_CACHE_MAX 256
+
 typedef struct {
     PyObject_HEAD
     PyObject *name;      /* _name: str or None. */
     PyObject *settings;  /* _settings: reqscope._config.Settings. */
     PyObject *options;   /* _options: their ScopeOptions. */
-    PyObject *on_report; /* _on_report: the decorator's; unused here. */
+    PyObject *on_report; /* _on_report: the decorator's, or NULL when not given. */
     PyObject *warn;      /* _warn: warn(settings, 1) at each entry (portable build), or None. */
 } rs_profile;
+
+static int
+config_ready(void)
+{
+    if (config_globals != NULL) {
+        return 0;
+    }
+    PyObject *module = PyImport_ImportModule("reqscope._config");
+    if (module == NULL) {
+        return -1;
+    }
+    PyObject *globals = PyModule_GetDict(module);
+    overridable = Py_XNewRef(PyDict_GetItemString(globals, "OVERRIDABLE"));
+    config_current = Py_XNewRef(PyDict_GetItemString(globals, "current"));
+    config_overridden = Py_XNewRef(PyDict_GetItemString(globals, "overridden"));
+    overrides_cache = PyDict_New();
+    if (overridable == NULL || !PyTuple_CheckExact(overridable) || config_current == NULL ||
+        config_overridden == NULL || overrides_cache == NULL) {
+        Py_CLEAR(overridable);
+        Py_CLEAR(config_current);
+        Py_CLEAR(config_overridden);
+        Py_CLEAR(overrides_cache);
+        Py_DECREF(module);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ImportError, "reqscope._config is not what profile() needs");
+        }
+        return -1;
+    }
+    config_globals = Py_NewRef(globals);
+    Py_DECREF(module);
+    return 0;
+}
+
+/* The current settings (a new reference), made by current() the first time. */
+static PyObject *
+current_settings(void)
+{
+    PyObject *settings = PyDict_GetItemString(config_globals, "_settings");
+    if (settings == NULL || settings == Py_None) {
+        return PyObject_CallNoArgs(config_current);
+    }
+    return Py_NewRef(settings);
+}
+
+/* The Settings for `values` (one per OVERRIDABLE name; NULL or None keeps the current one):
+ * a new reference, or NULL with the settings' error (ConfigError, naming the setting). */
+static PyObject *
+settings_for(PyObject **values, Py_ssize_t count)
+{
+    PyObject *base = current_settings();
+    int overriding = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        overriding |= values[i] != NULL && values[i] != Py_None;
+    }
+    if (base == NULL || !overriding) {
+        return base;
+    }
+    if (base != overrides_base) {
+        PyDict_Clear(overrides_cache);
+        Py_XSETREF(overrides_base, Py_NewRef(base));
+    }
+    Py_DECREF(base);
+    PyObject *key = PyTuple_New(2 * count);
+    if (key == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *value = values[i] != NULL ? values[i] : Py_None;
+        PyTuple_SET_ITEM(key, i, Py_NewRef(value));
+        PyTuple_SET_ITEM(key, count + i, Py_NewRef((PyObject *)Py_TYPE(value)));
+    }
+    PyObject *settings = PyDict_GetItemWithError(overrides_cache, key);
+    if (settings != NULL) {
+        Py_DECREF(key);
+        return Py_NewRef(settings);
+    }
+    int cacheable = !PyErr_Occurred();
+    PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
+    PyObject *given = PyTuple_GetSlice(key, 0, count);
+    settings = given != NULL ? PyObject_CallOneArg(config_overridden, given) : NULL;
+    Py_XDECREF(given);
+    if (settings != NULL && cacheable && PyDict_GET_SIZE(overrides_cache) < OVERRIDES_CACHE_MAX &&
+        PyDict_SetItem(overrides_cache, key, settings) < 0) {
+        Py_CLEAR(settings);
+    }
+    Py_DECREF(key);
+    return settings;
+}
+
+/* Where `key`, a keyword of profile(), is in OVERRIDABLE, or -1. */
+static Py_ssize_t
+override_index(PyObject *key)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(overridable);
+    for (Py_ssize_t i = 0; i < count; i++) { /* Interned both: mostly found by identity. */
+        if (PyTuple_GET_ITEM(overridable, i) == key) {
+            return i;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (PyUnicode_Compare(PyTuple_GET_ITEM(overridable, i), key) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The keywords of profile() that it does not take, sorted and joined; NULL when none (or with
+ * an exception). */
+static PyObject *
+unknown_keywords(PyObject *kwargs)
+{
+    PyObject *unknown = PyList_New(0);
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (unknown != NULL && kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
+        if (PyUnicode_Check(key) &&
+            (PyUnicode_CompareWithASCIIString(key, "name") == 0 ||
+             PyUnicode_CompareWithASCIIString(key, "on_report") == 0 || override_index(key) >= 0)) {
+            continue;
+        }
+        if (PyList_Append(unknown, key) < 0) {
+            Py_CLEAR(unknown);
+        }
+    }
+    if (unknown == NULL || PyList_GET_SIZE(unknown) == 0 || PyList_Sort(unknown) < 0) {
+        Py_XDECREF(unknown);
+        return NULL;
+    }
+    PyObject *separator = PyUnicode_FromString(", ");
+    PyObject *joined = separator != NULL ? PyUnicode_Join(separator, unknown) : NULL;
+    Py_XDECREF(separator);
+    Py_DECREF(unknown);
+    return joined;
+}
+
+/* profile(name=None, *, <any of OVERRIDABLE>=None, on_report=print_console): the settings are
+ * checked here, so a bad one raises where the profile is made. */
+static int
+profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
+{
+    if (config_ready() < 0) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(args) > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "profile() takes at most 1 positional argument (the name), %zd given",
+                     PyTuple_GET_SIZE(args));
+        return -1;
+    }
+    PyObject *names = unknown_keywords(kwargs);
+    if (names != NULL || PyErr_Occurred()) {
+        if (names != NULL) {
+            PyErr_Format(PyExc_TypeError, "profile() got unknown argument(s): %U", names);
+            Py_DECREF(names);
+        }
+        return -1;
+    }
+    PyObject *name = PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : NULL;
+    PyObject *on_report = NULL;
+    PyObject *values[32] = {NULL};
+    Py_ssize_t count = PyTuple_GET_SIZE(overridable);
+    if (count > 32) {
+        PyErr_SetString(PyExc_SystemError, "profile(): too many settings");
+        return -1;
+    }
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
+        Py_ssize_t index = override_index(key);
+        if (index >= 0) {
+            values[index] = value;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "on_report") == 0) {
+            on_report = value;
+        }
+        else if (name != NULL) {
+            PyErr_SetString(PyExc_TypeError, "profile() got multiple values for 'name'");
+            return -1;
+        }
+        else {
+            name = value;
+        }
+    }
+    name = name != NULL ? name : Py_None;
+    if (name != Py_None && !PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "profile name must be a str, not %.100s",
+                     Py_TYPE(name)->tp_name);
+        return -1;
+    }
+    PyObject *settings = settings_for(values, count);
+    PyObject *options = settings != NULL ? PyObject_GetAttrString(settings, "_core_options") : NULL;
+    if (options == NULL) {
+        Py_XDECREF(settings);
+        return -1;
+    }
+    PyObject *warn = NULL;
+#ifdef RS_PORTABLE
+    /* What the portable build calls at each entry to warn (once) about what it degrades. */
+    PyObject *portable = PyImport_ImportModule("reqscope._portable");
+    warn = portable != NULL ? PyObject_CallMethod(portable, "warning_for", "O", settings) : NULL;
+    Py_XDECREF(portable);
+    if (warn == NULL) {
+        Py_DECREF(settings);
+        Py_DECREF(options);
+        return -1;
+    }
+#endif
+    Py_XSETREF(self->name, Py_NewRef(name));
+    Py_XSETREF(self->settings, settings);
+    Py_XSETREF(self->options, options);
+    Py_XSETREF(self->on_report, Py_XNewRef(on_report));
+    Py_XSETREF(self->warn, warn);
+    return 0;
+}
 
 /* The running asyncio task's root coroutine (a new reference), for a CPU scope to sample its
  * awaits; NULL without an exception when there is none, NULL with one on error. asyncio is
@@ -38,8 +266,9 @@ task_root_coroutine(void)
     PyObject *name = PyUnicode_FromString("asyncio");
     PyObject *asyncio = name != NULL ? PyImport_GetModule(name) : NULL;
     Py_XDECREF(name);
-    if (asyncio == NULL) {
-        return NULL; /* Not imported, or an error already set. */
+    if (asyncio == NULL || asyncio == Py_None) {
+        Py_XDECREF(asyncio); /* Not imported, blocked (None in sys.modules), or an error. */
+        return NULL;
     }
     PyObject *coroutine = NULL;
     PyObject *loop = PyObject_CallMethod(asyncio, "_get_running_loop", NULL);
@@ -228,7 +457,8 @@ static PyMemberDef profile_members[] = {
     {"_name", T_OBJECT, offsetof(rs_profile, name), 0, "The scope's name, or None."},
     {"_settings", T_OBJECT, offsetof(rs_profile, settings), 0, "The resolved Settings."},
     {"_options", T_OBJECT, offsetof(rs_profile, options), 0, "Their ScopeOptions."},
-    {"_on_report", T_OBJECT, offsetof(rs_profile, on_report), 0, "The decorator's callback."},
+    {"_on_report", T_OBJECT_EX, offsetof(rs_profile, on_report), 0,
+     "The decorator's on_report; unset when not given (the console summary)."},
     {"_warn", T_OBJECT, offsetof(rs_profile, warn), 0, "The portable build's warning, or None."},
     {NULL},
 };
@@ -242,6 +472,7 @@ PyTypeObject rs_ProfileBaseType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The base of reqscope.profile: its with-block entry and exit.",
     .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)profile_init,
     .tp_dealloc = (destructor)profile_dealloc,
     .tp_traverse = (traverseproc)profile_traverse,
     .tp_clear = (inquiry)profile_clear,

@@ -97,6 +97,7 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(p, str) for p in value):
                 raise ConfigError(f"{name} must be a tuple of path prefixes (str), not {value!r}")
+        self.core_options()  # Made now: profile() reads _core_options per request.
         return self
 
     def core_options(self) -> "_core.ScopeOptions":
@@ -188,33 +189,10 @@ OVERRIDABLE = ("sql", "cpu", "interval", "memory", "memory_rate", "memory_nframe
                "show_params", "explain", "explain_analyze", "slow_ms", "slow_share",
                "slow_min_ms", "n_plus_one_min")
 
-# overridden()'s results for the current settings, keyed by the values and their types (so
-# that cpu=1 is not taken for cpu=True, which validate() would refuse).
-_overridden_cache: dict = {}
-_overridden_base = None
-_OVERRIDDEN_CACHE_MAX = 256
-_KEEP_ALL = (None,) * len(OVERRIDABLE)
-
 
 def overridden(values: tuple) -> Settings:
     """Current settings with per-scope overrides: ``values`` in OVERRIDABLE order, None meaning
-    'keep'. A server calls this per request with the same few tuples, so results are kept."""
-    global _overridden_base
-    base = current()
-    if values == _KEEP_ALL:  # A middleware's profile(name=...): no key to build and look up.
-        return base
-    if base is not _overridden_base:
-        _overridden_cache.clear()
-        _overridden_base = base
-    key = (values, tuple(map(type, values)))
-    try:
-        return _overridden_cache[key]
-    except KeyError:
-        cacheable = True
-    except TypeError:  # An unhashable value: validate() names it.
-        cacheable = False
+    'keep'. profile() keeps the result for each distinct ``values`` (common/profile.c), so a
+    server that makes the same profile per request calls this once."""
     changes = {name: value for name, value in zip(OVERRIDABLE, values) if value is not None}
-    settings = replace(base, **changes).validate() if changes else base
-    if cacheable and len(_overridden_cache) < _OVERRIDDEN_CACHE_MAX:
-        _overridden_cache[key] = settings
-    return settings
+    return replace(current(), **changes).validate() if changes else current()

@@ -38,3 +38,9 @@ def warn_limits(settings, depth: int) -> None:
         _warn_once("memory", f"reqscope: {where}: the memory tracer is not available; "
                              f"memory=True records nothing and reports have no 'memory' section",
                    depth)
+
+
+def warning_for(settings):
+    """What profile() calls at each entry of a scope with ``settings`` (common/profile.c):
+    warn_limits when this build degrades what they ask, else None."""
+    return warn_limits if PORTABLE and (settings.cpu or settings.memory) else None

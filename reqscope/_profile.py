@@ -3,20 +3,19 @@
 Entering creates a scope (``reqscope.Scope``, implemented in C) with the current settings and
 makes it current for this thread and this asyncio context; exiting restores the scope that was
 current before, so scopes nest. Entry and exit run per request, cold, after the request's work,
-so they are C (``_core.ProfileBase``, common/profile.c); this module resolves the settings once
-per profile object. As a decorator, each call runs in a fresh scope whose report goes to
-``on_report`` (default: the console summary on stderr).
+so they are C (``_core.ProfileBase``, common/profile.c), and so is making a profile object,
+which resolves its settings (reqscope._config makes them, once per distinct overrides). As a
+decorator, each call runs in a fresh scope whose report goes to ``on_report`` (default: the
+console summary on stderr).
 """
 
 import functools
 import inspect
 import sys
 
-from . import _config, _core, _portable
+from . import _core
 
 Scope = _core.Scope
-
-_PORTABLE = _portable.PORTABLE
 
 
 def print_console(scope: Scope) -> None:
@@ -35,26 +34,11 @@ class profile(_core.ProfileBase):
     ``memory_nframes`` frames of each.
     """
 
-    __slots__ = ()  # _name, _settings, _options, _on_report, _warn: ProfileBase's.
-
-    def __init__(self, name=None, *, sql=None, cpu=None, interval=None, memory=None,
-                 memory_rate=None, memory_nframes=None, show_params=None,
-                 explain=None, explain_analyze=None, slow_ms=None, slow_share=None,
-                 slow_min_ms=None, n_plus_one_min=None, on_report=print_console, **unknown):
-        if unknown:
-            raise TypeError(f"profile() got unknown argument(s): {', '.join(sorted(unknown))}")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"profile name must be a str, not {type(name).__name__}")
-        settings = _config.overridden((  # In _config.OVERRIDABLE's order.
-            sql, cpu, interval, memory, memory_rate, memory_nframes, show_params, explain,
-            explain_analyze, slow_ms, slow_share, slow_min_ms, n_plus_one_min))
-        self._name = name
-        self._settings = settings
-        self._options = settings.core_options()
-        self._on_report = on_report
-        # Called at each entry: the portable build warns (once) about what it degrades.
-        degraded = _PORTABLE and (settings.cpu or settings.memory)
-        self._warn = _portable.warn_limits if degraded else None
+    # profile(name=None, *, <setting>=None, ..., on_report=print_console): construction,
+    # __enter__ and __exit__ are _core.ProfileBase's (common/profile.c), which keeps the
+    # resolved settings in _name, _settings, _options, _on_report (unset when not given) and
+    # _warn (the portable build's warning, or None).
+    __slots__ = ()
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()
@@ -71,8 +55,8 @@ class profile(_core.ProfileBase):
 
     def __call__(self, function):
         name = self._name or f"{function.__module__}.{function.__qualname__}"
-        settings, options, warn, on_report = (self._settings, self._options, self._warn,
-                                              self._on_report)
+        settings, options, warn = self._settings, self._options, self._warn
+        on_report = getattr(self, "_on_report", print_console)
 
         def finish(scope):
             scope.close()

@@ -53,18 +53,32 @@ def test_configure_changes_what_new_scopes_use():
 
 
 def test_overrides_are_kept_per_settings_and_never_confuse_a_bool_with_an_int():
-    values = dict(zip(_config.OVERRIDABLE, [None] * len(_config.OVERRIDABLE)))
-    cpu_on = tuple({**values, "cpu": True}.values())
-    first = _config.overridden(cpu_on)
-    assert first.cpu is True and _config.overridden(cpu_on) is first
+    first = reqscope.profile(cpu=True)._settings
+    assert first.cpu is True and reqscope.profile(cpu=True)._settings is first
+    assert reqscope.profile(name="other", cpu=True, on_report=None)._settings is first
     with pytest.raises(reqscope.ConfigError, match="cpu must be True or False"):
-        _config.overridden(tuple({**values, "cpu": 1}.values()))
-    exact = tuple({**values, "memory_rate": 1}.values())
-    assert _config.overridden(exact).memory_rate == 1
+        reqscope.profile(cpu=1)  # Equal to True, and kept apart from it.
+    assert reqscope.profile(memory_rate=1)._settings.memory_rate == 1
     with pytest.raises(reqscope.ConfigError, match="memory_rate"):
-        _config.overridden(tuple({**values, "memory_rate": True}.values()))
+        reqscope.profile(memory_rate=True)
+    assert reqscope.profile(slow_ms=5)._settings.slow_ms == 5  # Not 5.0's, though equal.
+    assert type(reqscope.profile(slow_ms=5.0)._settings.slow_ms) is float
     reqscope.configure(slow_ms=7.0)  # New settings: overrides apply to them, not the old ones.
-    assert _config.overridden(cpu_on).slow_ms == 7.0 and _config.overridden(cpu_on).cpu
+    assert reqscope.profile(cpu=True)._settings.slow_ms == 7.0
+    assert reqscope.profile(cpu=True)._settings.cpu
+    assert reqscope.profile()._settings is _config.current()
+
+
+def test_profile_arguments_are_checked_where_the_profile_is_made():
+    with pytest.raises(TypeError, match="at most 1 positional"):
+        reqscope.profile("a", "b")
+    with pytest.raises(TypeError, match="multiple values for 'name'"):
+        reqscope.profile("a", name="b")
+    with pytest.raises(TypeError, match=r"unknown argument\(s\): colour, slowms"):
+        reqscope.profile(slowms=5, colour=True, cpu=True)
+    assert reqscope.profile("positional")._name == "positional"
+    assert not hasattr(reqscope.profile(), "_on_report")  # The console summary, by default.
+    assert reqscope.profile(on_report=None)._on_report is None
 
 
 def test_an_unhashable_override_gets_the_settings_error():
