@@ -131,6 +131,22 @@ def test_current_and_thread_scope_are_restored_after_each_exit():
     assert _core.current_scope() is None and _core.thread_scope() is None
 
 
+def test_start_enters_a_scope_outside_any_block_until_close(library_db):
+    job = reqscope.profile(name="callback", on_report=None)
+    scope = job.start()
+    assert scope.active and _core.current_scope() is scope
+    read_one_author(library_db)
+    with job as inner:  # The same profile's block ends its own scope, not the started one.
+        read_one_author(library_db)
+    assert not inner.active and scope.active and _core.current_scope() is scope
+    scope.close()
+    assert not scope.active and _core.current_scope() is None
+    assert sql_count(scope) == 2 and sql_count(inner) == 1
+    assert repr(scope) == f"<reqscope.Scope {scope.id} 'callback' done>"
+    with pytest.raises(RuntimeError, match="not active"):
+        scope.close()
+
+
 @pytest.mark.parametrize("setting, value", [
     ("slow_ms", -1),
     ("slow_share", 2),
