@@ -180,6 +180,19 @@ def test_a_shared_profile_object_ends_the_scope_its_own_block_began():
     assert not outer.active
 
 
+def test_profile_blocks_exited_out_of_order_each_end_their_own_scope():
+    """The blocks entered inside one that exits first stay open, in their order."""
+    first, second, third = (reqscope.profile(name=name, on_report=None) for name in "abc")
+    scopes = [profile.__enter__() for profile in (first, second, third)]
+    assert first.__exit__(None, None, None) is False  # The outermost first.
+    assert [scope.active for scope in scopes] == [False, True, True]
+    third.__exit__(None, None, None)
+    assert [scope.active for scope in scopes] == [False, True, False]
+    second.__exit__(None, None, None)
+    assert not any(scope.active for scope in scopes)
+    assert first.__exit__(None, None, None) is False  # No block of its own left: a no-op.
+
+
 def test_cpu_time_of_a_scope_closed_on_another_thread_is_the_entering_threads():
     import threading
 
