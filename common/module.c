@@ -302,8 +302,8 @@ PyDoc_STRVAR(enter_scope_doc,
 static PyObject *
 enter_scope(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "enter_scope(name, options) takes 2 arguments");
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], &rs_ScopeOptionsType)) {
+        PyErr_SetString(PyExc_TypeError, "enter_scope(name, options): a name and a ScopeOptions");
         return NULL;
     }
     return (PyObject *)rs_profile_begin(args[0], args[1]);

@@ -102,9 +102,9 @@ settings_for(PyObject **values, Py_ssize_t count)
         PyDict_Clear(overrides_cache);
         Py_XSETREF(overrides_base, Py_NewRef(base));
     }
-    Py_DECREF(base);
     PyObject *key = PyTuple_New(2 * count);
     if (key == NULL) {
+        Py_DECREF(base);
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -115,18 +115,30 @@ settings_for(PyObject **values, Py_ssize_t count)
     PyObject *settings = PyDict_GetItemWithError(overrides_cache, key);
     if (settings != NULL) {
         Py_DECREF(key);
+        Py_DECREF(base);
         return Py_NewRef(settings);
     }
     int cacheable = !PyErr_Occurred();
-    PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
+    if (!cacheable) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
+    }
+    /* Made from `base`, kept only while it is current: overridden() runs Python code, during
+     * which another thread may configure() new settings. */
     PyObject *given = PyTuple_GetSlice(key, 0, count);
-    settings = given != NULL ? PyObject_CallOneArg(config_overridden, given) : NULL;
+    settings =
+        given != NULL ? PyObject_CallFunctionObjArgs(config_overridden, given, base, NULL) : NULL;
     Py_XDECREF(given);
-    if (settings != NULL && cacheable && PyDict_GET_SIZE(overrides_cache) < OVERRIDES_CACHE_MAX &&
+    if (settings != NULL && cacheable && overrides_base == base &&
+        PyDict_GET_SIZE(overrides_cache) < OVERRIDES_CACHE_MAX &&
         PyDict_SetItem(overrides_cache, key, settings) < 0) {
         Py_CLEAR(settings);
     }
     Py_DECREF(key);
+    Py_DECREF(base);
     return settings;
 }
 
@@ -454,12 +466,14 @@ static PyMethodDef profile_methods[] = {
 };
 
 static PyMemberDef profile_members[] = {
-    {"_name", T_OBJECT, offsetof(rs_profile, name), 0, "The scope's name, or None."},
-    {"_settings", T_OBJECT, offsetof(rs_profile, settings), 0, "The resolved Settings."},
-    {"_options", T_OBJECT, offsetof(rs_profile, options), 0, "Their ScopeOptions."},
-    {"_on_report", T_OBJECT_EX, offsetof(rs_profile, on_report), 0,
+    /* Read-only: __enter__ counts on what profile() made (a deleted name would be NULL). */
+    {"_name", T_OBJECT, offsetof(rs_profile, name), READONLY, "The scope's name, or None."},
+    {"_settings", T_OBJECT, offsetof(rs_profile, settings), READONLY, "The resolved Settings."},
+    {"_options", T_OBJECT, offsetof(rs_profile, options), READONLY, "Their ScopeOptions."},
+    {"_on_report", T_OBJECT_EX, offsetof(rs_profile, on_report), READONLY,
      "The decorator's on_report; unset when not given (the console summary)."},
-    {"_warn", T_OBJECT, offsetof(rs_profile, warn), 0, "The portable build's warning, or None."},
+    {"_warn", T_OBJECT, offsetof(rs_profile, warn), READONLY,
+     "The portable build's warning, or None."},
     {NULL},
 };
 

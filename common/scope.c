@@ -232,9 +232,11 @@ rs_scope_enter(rs_scope *self, PyObject *coroutine)
             rs_cpu_state_release(self->cpu);
             self->cpu = NULL;
             Py_CLEAR(self->coroutine);
+            rs_saved_error error = rs_error_save();
             if (PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
                 PyErr_WriteUnraisable((PyObject *)self);
             }
+            rs_error_restore(error);
             Py_CLEAR(self->context_token);
             Py_CLEAR(self->parent);
             return -1;
@@ -297,12 +299,18 @@ rs_scope_exit(rs_scope *self)
     }
     end_scope(self, 0);
     unlink_from_thread_chain(self);
-    /* Reset fails when exit runs in another context than entry (a scope handed to another
-     * task); the entry context then keeps its value until it ends, which is harmless because
-     * a done scope records nothing and rs_scope_current skips it. */
-    if (self->context_token != NULL && PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
+    /* Reset only where this scope is still the context's value. After an out-of-order exit
+     * (an outer scope ending before inner ones), resetting would make the inner scopes, still
+     * active, no longer current. Reset also fails when exit runs in another context than entry
+     * (a scope handed to another task). Either way the value left behind is harmless: a done
+     * scope records nothing, and rs_scope_current skips it to its active ancestor. */
+    PyObject *value = NULL;
+    if (self->context_token != NULL && PyContextVar_Get(rs_scope_var, NULL, &value) == 0 &&
+        value == (PyObject *)self && PyContextVar_Reset(rs_scope_var, self->context_token) < 0) {
         PyErr_Clear();
     }
+    PyErr_Clear(); /* A failed read: as above. */
+    Py_XDECREF(value);
     Py_CLEAR(self->context_token);
     return 0;
 }

@@ -190,9 +190,11 @@ OVERRIDABLE = ("sql", "cpu", "interval", "memory", "memory_rate", "memory_nframe
                "slow_min_ms", "n_plus_one_min")
 
 
-def overridden(values: tuple) -> Settings:
-    """Current settings with per-scope overrides: ``values`` in OVERRIDABLE order, None meaning
-    'keep'. profile() keeps the result for each distinct ``values`` (common/profile.c), so a
-    server that makes the same profile per request calls this once."""
+def overridden(values: tuple, base: Settings | None = None) -> Settings:
+    """``base`` (default: the current settings) with per-scope overrides: ``values`` in
+    OVERRIDABLE order, None meaning 'keep'. profile() keeps the result for each distinct
+    ``values`` (common/profile.c), so a server that makes the same profile per request calls
+    this once."""
+    base = base if base is not None else current()
     changes = {name: value for name, value in zip(OVERRIDABLE, values) if value is not None}
-    return replace(current(), **changes).validate() if changes else current()
+    return replace(base, **changes).validate() if changes else base

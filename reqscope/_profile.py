@@ -13,7 +13,7 @@ import functools
 import inspect
 import sys
 
-from . import _core
+from . import _config, _core
 
 Scope = _core.Scope
 
@@ -85,3 +85,15 @@ class profile(_core.ProfileBase):
             finally:
                 finish(scope)
         return wrapper
+
+
+def _signature() -> inspect.Signature:
+    """profile()'s arguments, for help() and editors: its __init__ is C, which has none."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+        + [inspect.Parameter(name, keyword, default=None) for name in _config.OVERRIDABLE]
+        + [inspect.Parameter("on_report", keyword, default=print_console)])
+
+
+profile.__signature__ = _signature()

@@ -1,5 +1,7 @@
 """Settings: defaults, environment variables, configure(), and clear errors for bad values."""
 
+import inspect
+
 import pytest
 
 import reqscope
@@ -79,6 +81,13 @@ def test_profile_arguments_are_checked_where_the_profile_is_made():
     assert reqscope.profile("positional")._name == "positional"
     assert not hasattr(reqscope.profile(), "_on_report")  # The console summary, by default.
     assert reqscope.profile(on_report=None)._on_report is None
+    made = reqscope.profile("made")
+    with pytest.raises(AttributeError):
+        del made._name  # What profile() resolved stays as made: entry counts on it.
+    with pytest.raises(TypeError, match="ScopeOptions"):
+        _core.enter_scope("unmade", None)
+    parameters = inspect.signature(reqscope.profile).parameters
+    assert list(parameters) == ["name", *_config.OVERRIDABLE, "on_report"]
 
 
 def test_an_unhashable_override_gets_the_settings_error():

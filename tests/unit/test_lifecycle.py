@@ -181,15 +181,19 @@ def test_a_shared_profile_object_ends_the_scope_its_own_block_began():
 
 
 def test_profile_blocks_exited_out_of_order_each_end_their_own_scope():
-    """The blocks entered inside one that exits first stay open, in their order."""
+    """The blocks entered inside one that exits first stay open, in their order, and the
+    innermost still open stays the current scope (what the SQL hooks record into)."""
     first, second, third = (reqscope.profile(name=name, on_report=None) for name in "abc")
     scopes = [profile.__enter__() for profile in (first, second, third)]
     assert first.__exit__(None, None, None) is False  # The outermost first.
     assert [scope.active for scope in scopes] == [False, True, True]
+    assert _core.current_scope() is scopes[2]
     third.__exit__(None, None, None)
     assert [scope.active for scope in scopes] == [False, True, False]
+    assert _core.current_scope() is scopes[1]
     second.__exit__(None, None, None)
     assert not any(scope.active for scope in scopes)
+    assert _core.current_scope() is None
     assert first.__exit__(None, None, None) is False  # No block of its own left: a no-op.
 
 
