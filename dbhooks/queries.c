@@ -92,6 +92,7 @@ rs_sql_state_free(rs_sql_state *state)
     rs_keyset_free(&state->params_seen);
     rs_keyset_free(&state->site_params_seen);
     rs_keyset_free(&state->executions_seen);
+    rs_raw_free(state->slow);
     rs_raw_free(state);
 }
 
@@ -443,7 +444,10 @@ log_if_slow(rs_sql_state *state, const rs_scope_options *options, rs_sql_recent 
     if (duration_ms < candidate_ms) {
         return 0;
     }
-    if (state->slow_count < RS_SQL_MAX_SLOW) {
+    if (state->slow == NULL) {
+        state->slow = (rs_sql_slow *)rs_raw_calloc(RS_SQL_MAX_SLOW, sizeof(rs_sql_slow));
+    }
+    if (state->slow != NULL && state->slow_count < RS_SQL_MAX_SLOW) {
         rs_sql_slow *entry = &state->slow[state->slow_count];
         entry->query = query;
         entry->callsite = recent->callsite;
