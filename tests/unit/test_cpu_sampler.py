@@ -28,9 +28,10 @@ def shares(report):
     return {f["function"]: 100.0 * f["total_ms"] / total for f in cpu["functions"]}, cpu
 
 
-def test_a_known_split_is_measured_within_five_points():
-    """60% on CPU in a, 30% in b, 10% asleep in c over 1 s; the truth each call actually took
-    (a loaded machine stretches sleeps) is timed alongside and is what shares are held to."""
+def known_split_errors():
+    """Runs the known split once in a scope: the points by which each share misses the truth
+    (what each call actually took, timed alongside), the report's cpu section, and whether the
+    machine was disturbed (its sleeps took over 1.5 times as long as asked)."""
     spent = {"a": 0.0, "b": 0.0, "c": 0.0}
 
     def timed(function, seconds):
@@ -45,10 +46,22 @@ def test_a_known_split_is_measured_within_five_points():
             timed(c, 0.001)
     measured, cpu = shares(scope.report.to_dict())
     total = sum(spent.values())
-    for name in "abc":
-        truth = 100.0 * spent[name] / total
-        assert abs(measured[name] * cpu["sampled_ms"] / (1000 * total) - truth) <= 5, (
-            name, measured, spent)
+    errors = {name: abs(measured.get(name, 0.0) * cpu["sampled_ms"] / (1000 * total)
+                        - 100.0 * spent[name] / total) for name in "abc"}
+    return errors, cpu, spent["c"] > 1.5 * 100 * 0.001
+
+
+def test_a_known_split_is_measured_within_five_points():
+    """60% on CPU in a, 30% in b, 10% asleep in c over 1 s, each share within 5 points of the
+    truth. A host that holds the sampler's CPU for milliseconds (steal on a shared VM: sleeps
+    of 1 ms took 4 on 2026-11-22, and this test failed at every commit tried) skews the shares,
+    since a late tick weighs its whole gap onto the stack it then reads; so a run on a disturbed
+    machine, and only such a run, is measured again, up to three times in all."""
+    for attempt in range(3):
+        errors, cpu, disturbed = known_split_errors()
+        if max(errors.values()) <= 5 or not disturbed:
+            break
+    assert max(errors.values()) <= 5, (errors, disturbed, attempt)
     assert cpu["sampled_ms"] >= 1000 * 0.9
     assert cpu["rate_hz"] >= 500
 
