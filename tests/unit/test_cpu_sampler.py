@@ -55,12 +55,14 @@ def test_a_known_split_is_measured_within_five_points():
     """60% on CPU in a, 30% in b, 10% asleep in c over 1 s, each share within 5 points of the
     truth. A host that holds the sampler's CPU for milliseconds (steal on a shared VM: sleeps
     of 1 ms took 4 on 2026-11-22, and this test failed at every commit tried) skews the shares,
-    since a late tick weighs its whole gap onto the stack it then reads; so a run on a disturbed
-    machine, and only such a run, is measured again, up to three times in all."""
-    for attempt in range(3):
+    since a late tick weighs its whole gap onto the stack it then reads (starved while a spins,
+    the sampler catches up while c sleeps); so a run on a disturbed machine, and only such a
+    run, is measured again after a pause, up to five times in all."""
+    for attempt in range(5):
         errors, cpu, disturbed = known_split_errors()
         if max(errors.values()) <= 5 or not disturbed:
             break
+        time.sleep(1)  # Steal comes in bursts.
     assert max(errors.values()) <= 5, (errors, disturbed, attempt)
     assert cpu["sampled_ms"] >= 1000 * 0.9
     assert cpu["rate_hz"] >= 500
