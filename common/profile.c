@@ -122,6 +122,7 @@ settings_for(PyObject **values, Py_ssize_t count)
     if (!cacheable) {
         if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
             Py_DECREF(key);
+            Py_DECREF(base);
             return NULL;
         }
         PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
@@ -160,33 +161,17 @@ override_index(PyObject *key)
     return -1;
 }
 
-/* The keywords of profile() that it does not take, sorted and joined; NULL when none (or with
- * an exception). */
-static PyObject *
-unknown_keywords(PyObject *kwargs)
+/* Raises profile()'s TypeError for the keywords in `unknown` (a list), sorted and joined. */
+static void
+raise_unknown_keywords(PyObject *unknown)
 {
-    PyObject *unknown = PyList_New(0);
-    PyObject *key, *value;
-    Py_ssize_t position = 0;
-    while (unknown != NULL && kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
-        if (PyUnicode_Check(key) &&
-            (PyUnicode_CompareWithASCIIString(key, "name") == 0 ||
-             PyUnicode_CompareWithASCIIString(key, "on_report") == 0 || override_index(key) >= 0)) {
-            continue;
-        }
-        if (PyList_Append(unknown, key) < 0) {
-            Py_CLEAR(unknown);
-        }
-    }
-    if (unknown == NULL || PyList_GET_SIZE(unknown) == 0 || PyList_Sort(unknown) < 0) {
-        Py_XDECREF(unknown);
-        return NULL;
-    }
-    PyObject *separator = PyUnicode_FromString(", ");
+    PyObject *separator = PyList_Sort(unknown) == 0 ? PyUnicode_FromString(", ") : NULL;
     PyObject *joined = separator != NULL ? PyUnicode_Join(separator, unknown) : NULL;
+    if (joined != NULL) {
+        PyErr_Format(PyExc_TypeError, "profile() got unknown argument(s): %U", joined);
+    }
     Py_XDECREF(separator);
-    Py_DECREF(unknown);
-    return joined;
+    Py_XDECREF(joined);
 }
 
 /* profile(name=None, *, <any of OVERRIDABLE>=None, on_report=print_console): the settings are
@@ -203,14 +188,6 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
                      PyTuple_GET_SIZE(args));
         return -1;
     }
-    PyObject *names = unknown_keywords(kwargs);
-    if (names != NULL || PyErr_Occurred()) {
-        if (names != NULL) {
-            PyErr_Format(PyExc_TypeError, "profile() got unknown argument(s): %U", names);
-            Py_DECREF(names);
-        }
-        return -1;
-    }
     PyObject *name = PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : NULL;
     PyObject *on_report = NULL;
     PyObject *values[32] = {NULL};
@@ -219,23 +196,38 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_SystemError, "profile(): too many settings");
         return -1;
     }
+    /* One pass over the keywords; unknown ones are reported first, all of them at once. */
+    PyObject *unknown = NULL;
+    int name_twice = 0;
     PyObject *key, *value;
     Py_ssize_t position = 0;
     while (kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
-        Py_ssize_t index = override_index(key);
+        int text = PyUnicode_Check(key);
+        Py_ssize_t index = text ? override_index(key) : -1;
         if (index >= 0) {
             values[index] = value;
         }
-        else if (PyUnicode_CompareWithASCIIString(key, "on_report") == 0) {
+        else if (text && PyUnicode_CompareWithASCIIString(key, "on_report") == 0) {
             on_report = value;
         }
-        else if (name != NULL) {
-            PyErr_SetString(PyExc_TypeError, "profile() got multiple values for 'name'");
-            return -1;
-        }
-        else {
+        else if (text && PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+            name_twice = name != NULL;
             name = value;
         }
+        else if ((unknown == NULL && (unknown = PyList_New(0)) == NULL) ||
+                 PyList_Append(unknown, key) < 0) {
+            Py_XDECREF(unknown);
+            return -1;
+        }
+    }
+    if (unknown != NULL) {
+        raise_unknown_keywords(unknown);
+        Py_DECREF(unknown);
+        return -1;
+    }
+    if (name_twice) {
+        PyErr_SetString(PyExc_TypeError, "profile() got multiple values for 'name'");
+        return -1;
     }
     name = name != NULL ? name : Py_None;
     if (name != Py_None && !PyUnicode_Check(name)) {

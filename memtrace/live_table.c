@@ -29,7 +29,7 @@ tag_of(uintptr_t address)
     return tag == 0 || tag == RS_LIVE_MARK_SEVERAL ? 1 : tag;
 }
 
-/* Every summary bit, mark and counter back to 0. */
+/* Every summary byte, mark and counter back to 0. */
 static void
 clear_filter(rs_live_table *table)
 {

@@ -5,7 +5,7 @@
  * sampled, so a miss must be cheap: open addressing over a power-of-two array of 16-byte
  * slots (four to a cache line), keyed by the address, probed linearly, kept at most 3/4 full.
  * A miss reads the home slot and the few after it: one or two cache lines, and most misses
- * do not get that far: a two-level filter in front answers them from one cache line. Removal shifts
+ * do not get that far: a two-level filter in front answers them from one byte. Removal shifts
  * the following entries back instead of leaving tombstones, so probe runs stay as short as the load
  * allows however long the process runs. The capacity is fixed when the table is made (the cap on
  * live samples): when full, new samples are refused and counted, never grown into from inside an
@@ -23,10 +23,10 @@ typedef struct {
     uint64_t value;    /* What the tracer keeps for it (a record index). */
 } rs_live_slot;
 
-/* The filter in front of the table: 2^12 one-byte marks (4 KiB: 64 cache lines, which stay
- * in L1 while the program frees), mark h describing the live addresses whose hash is h: 0 for
- * none, 255 for several, and for one its tag, 8 other bits of its hash (1 to 254). A free
- * whose mark is 0 was never sampled and reads nothing else: one byte compared with 0. With n
+/* The filter in front of the table: 2^12 one-byte marks (4 KiB: 64 cache lines, read only
+ * past the summary below), mark h describing the live addresses whose hash is h: 0 for none,
+ * 255 for several, and for one its tag, 8 other bits of its hash (1 to 254). A free whose
+ * mark is 0 was never sampled and reads nothing else: one byte compared with 0. With n
  * live samples a free finds a mark with odds about n / 2^12; the tag then rules it out but
  * once in 254, and only then is the table probed (most often a cache miss: the slots are
  * megabytes). Behind the marks, a one-byte counter per mark counts its addresses for the
@@ -88,7 +88,7 @@ rs__live_filter_position(uintptr_t address)
 }
 
 /* Whether `address` may be in the initialised `table`: 0 means certainly not (most often from
- * one bit of the summary; every bit and mark is 0 while the table is empty). */
+ * one byte of the summary; every summary byte and mark is 0 while the table is empty). */
 static inline int
 rs_live_table_may_hold(const rs_live_table *table, uintptr_t address)
 {
