@@ -24,8 +24,9 @@ uniform(rs_byte_sampler *sampler)
 static void
 set_countdown(rs_byte_sampler *sampler, uint64_t bytes)
 {
-    sampler->countdown = bytes < sampler->rate ? bytes : sampler->rate;
-    sampler->reserve = bytes - sampler->countdown;
+    uint64_t piece = bytes < sampler->rate ? bytes : sampler->rate;
+    sampler->countdown = piece - 1;
+    sampler->reserve = bytes - piece;
 }
 
 /* A fresh draw: exponential with mean `rate`, at least 1. */
@@ -54,8 +55,9 @@ rs_byte_sampler_crossed(rs_byte_sampler *sampler, uint64_t size)
     if (size >= sampler->rate) {
         return size ? size : 1; /* Always sampled; the countdown is left as it was. */
     }
-    if (size < sampler->countdown + sampler->reserve) {
-        set_countdown(sampler, sampler->countdown + sampler->reserve - size);
+    uint64_t left = sampler->countdown + 1 + sampler->reserve; /* Bytes to the next pick. */
+    if (size < left) {
+        set_countdown(sampler, left - size);
         return 0; /* The draw is not used up: on to the reserve. */
     }
     /* The memoryless countdown restarts after each pick; what this allocation ran past is

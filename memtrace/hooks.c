@@ -31,10 +31,6 @@
 
 #define NO_RECORD UINT32_MAX
 
-typedef struct {
-    PyMemAllocatorEx original; /* The allocator we chain to. */
-} hook_context;
-
 /* A live sampled allocation: what its free must undo. While its scope records it is on the
  * scope's list; afterwards it belongs to a growth site, or it is gone. */
 typedef struct {
@@ -50,7 +46,7 @@ typedef struct {
 } live_record;
 
 /* All below: protected by the GIL. */
-static hook_context contexts[2]; /* MEM, OBJ. */
+static PyMemAllocatorEx originals[2]; /* What our hooks chain to in MEM, OBJ. */
 static const PyMemAllocatorDomain domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 static int installed;
 static long recording_states; /* States recording now. */
@@ -284,65 +280,76 @@ initialize_tables(void)
  * free that may be of a sampled block) and, when not, ends in a tail call to the allocator it
  * replaced: an idle or unpicked allocation costs a few instructions and a jump. Otherwise an
  * out-of-line function calls the allocator and records.
+ *
+ * Each domain has its own set, made from the same inline bodies with the domain a constant, so
+ * that the allocator a hook chains to is at a fixed address, and each set is installed with the
+ * context of the allocator it chains to: a hook passes its own context on untouched, and the
+ * chained call is one indirect jump (a context of ours holding the next allocator took four
+ * instructions). A tool chained above ours calls them with the context they were installed
+ * with, as it calls any allocator it found, and ours are re-chained only in a domain where no
+ * chain reaches them (chain_in), so the context a hook receives is always its next allocator's.
+ * An allocation while a scope records takes four instructions and a free seven, against ten
+ * and eleven before and four of a hook that only passes through: on the allocation-heavy
+ * benchmark the hooks went from about 2.5% of its instructions to 1.4%, the pass-through hooks
+ * being 1.0% (callgrind, scope per run at 512 KiB).
  */
+#define HOOK_BODY static inline __attribute__((always_inline))
 
 static RECORDING_PATH void *
-malloc_picked(hook_context *hook, size_t size)
+malloc_picked(int domain, size_t size)
 {
+    PyMemAllocatorEx *below = &originals[domain];
     if (probing) {
-        probe_reached[hook - contexts] = 1;
-        return hook->original.malloc(hook->original.ctx, size);
+        probe_reached[domain] = 1;
+        return below->malloc(below->ctx, size);
     }
-    void *address = hook->original.malloc(hook->original.ctx, size);
+    void *address = below->malloc(below->ctx, size);
     on_pick(address, size);
     return address;
 }
 
-static void *
-hook_malloc(void *context, size_t size)
+HOOK_BODY void *
+hook_malloc(int domain, void *context, size_t size)
 {
-    hook_context *hook = context;
     if (may_pick(size)) {
-        return malloc_picked(hook, size);
+        return malloc_picked(domain, size);
     }
-    return hook->original.malloc(hook->original.ctx, size);
+    return originals[domain].malloc(context, size);
 }
 
 /* hook_malloc without the test of recording_states, for while a scope records (see
- * choose_malloc_hook): the countdown alone, one comparison and one subtraction. */
-static void *
-hook_malloc_recording(void *context, size_t size)
+ * choose_malloc_hook): the countdown alone, one subtraction and a branch on its borrow. */
+HOOK_BODY void *
+hook_malloc_recording(int domain, void *context, size_t size)
 {
-    hook_context *hook = context;
     if (__builtin_expect(rs_byte_sampler_reached(&sampler, size), 0)) {
-        return malloc_picked(hook, size);
+        return malloc_picked(domain, size);
     }
-    return hook->original.malloc(hook->original.ctx, size);
+    return originals[domain].malloc(context, size);
 }
 
 static RECORDING_PATH void *
-calloc_picked(hook_context *hook, size_t count, size_t size)
+calloc_picked(int domain, size_t count, size_t size)
 {
-    void *address = hook->original.calloc(hook->original.ctx, count, size);
+    void *address = originals[domain].calloc(originals[domain].ctx, count, size);
     on_pick(address, count * size);
     return address;
 }
 
-static void *
-hook_calloc(void *context, size_t count, size_t size)
+HOOK_BODY void *
+hook_calloc(int domain, void *context, size_t count, size_t size)
 {
-    hook_context *hook = context;
     if (may_pick(count * size)) {
-        return calloc_picked(hook, count, size);
+        return calloc_picked(domain, count, size);
     }
-    return hook->original.calloc(hook->original.ctx, count, size);
+    return originals[domain].calloc(context, count, size);
 }
 
 /* A realloc is a free of the old block and an allocation of the new one. */
 static RECORDING_PATH void *
-realloc_recorded(hook_context *hook, void *old_address, size_t size, int sample)
+realloc_recorded(int domain, void *old_address, size_t size, int sample)
 {
-    void *address = hook->original.realloc(hook->original.ctx, old_address, size);
+    void *address = originals[domain].realloc(originals[domain].ctx, old_address, size);
     if (address == NULL) {
         return NULL; /* The old block is untouched. */
     }
@@ -355,38 +362,73 @@ realloc_recorded(hook_context *hook, void *old_address, size_t size, int sample)
     return address;
 }
 
-static void *
-hook_realloc(void *context, void *old_address, size_t size)
+HOOK_BODY void *
+hook_realloc(int domain, void *context, void *old_address, size_t size)
 {
-    hook_context *hook = context;
     int sample = may_pick(size);
     /* The old block's filter mark, as in hook_free: while the leak view follows a sample, every
      * realloc used to take the out-of-line path. */
     if (__builtin_expect(sample || rs_live_table_may_hold(&live, (uintptr_t)old_address), 0)) {
-        return realloc_recorded(hook, old_address, size, sample);
+        return realloc_recorded(domain, old_address, size, sample);
     }
-    return hook->original.realloc(hook->original.ctx, old_address, size);
+    return originals[domain].realloc(context, old_address, size);
 }
 
 static RECORDING_PATH void
-free_recorded(hook_context *hook, void *address)
+free_recorded(int domain, void *address)
 {
     on_free(address);
-    hook->original.free(hook->original.ctx, address);
+    originals[domain].free(originals[domain].ctx, address);
 }
 
 /* One byte of the filter answers: the tables exist while the hooks are chained, and a free
  * of NULL that the filter lets through finds nothing (address 0 is never in the table). */
-static void
-hook_free(void *context, void *address)
+HOOK_BODY void
+hook_free(int domain, void *context, void *address)
 {
-    hook_context *hook = context;
     if (rs_live_table_may_hold(&live, (uintptr_t)address)) {
-        free_recorded(hook, address);
+        free_recorded(domain, address);
         return;
     }
-    hook->original.free(hook->original.ctx, address);
+    originals[domain].free(context, address);
 }
+
+/* The hooks of one domain: `prefix`_malloc and so on. */
+#define DOMAIN_HOOKS(prefix, domain)                                         \
+    static void *prefix##_malloc(void *context, size_t size)                 \
+    {                                                                        \
+        return hook_malloc(domain, context, size);                           \
+    }                                                                        \
+    static void *prefix##_malloc_recording(void *context, size_t size)       \
+    {                                                                        \
+        return hook_malloc_recording(domain, context, size);                 \
+    }                                                                        \
+    static void *prefix##_calloc(void *context, size_t count, size_t size)   \
+    {                                                                        \
+        return hook_calloc(domain, context, count, size);                    \
+    }                                                                        \
+    static void *prefix##_realloc(void *context, void *address, size_t size) \
+    {                                                                        \
+        return hook_realloc(domain, context, address, size);                 \
+    }                                                                        \
+    static void prefix##_free(void *context, void *address)                  \
+    {                                                                        \
+        hook_free(domain, context, address);                                 \
+    }
+
+DOMAIN_HOOKS(mem, 0)
+DOMAIN_HOOKS(obj, 1)
+
+typedef struct {
+    PyMemAllocatorEx idle; /* With hook_malloc, right whether or not a scope records; its
+                              context is set when chained (the next allocator's). */
+    void *(*recording)(void *, size_t); /* The malloc hook while a scope records. */
+} domain_hooks;
+
+static const domain_hooks hooks[2] = {
+    {{NULL, mem_malloc, mem_calloc, mem_realloc, mem_free}, mem_malloc_recording},
+    {{NULL, obj_malloc, obj_calloc, obj_realloc, obj_free}, obj_malloc_recording},
+};
 
 /* Whether our hooks are still what the MEM and OBJ domains call first (then removing them
  * removes nobody else's). */
@@ -396,26 +438,27 @@ on_top(void)
     for (int i = 0; i < 2; i++) {
         PyMemAllocatorEx current;
         PyMem_GetAllocator(domains[i], &current);
-        if (current.ctx != &contexts[i]) {
+        if (current.free != hooks[i].idle.free) {
             return 0;
         }
     }
     return 1;
 }
 
-/* Puts the malloc hook that suits the moment first in both domains: hook_malloc_recording
- * while a scope records (a thread with no recording scope reaches its countdown about once in
- * its rate's bytes: a lookup that finds none), hook_malloc otherwise (one test, and an idle
+/* Puts the malloc hook that suits the moment first in both domains: the recording one while a
+ * scope records (a thread with no recording scope reaches its countdown about once in its
+ * rate's bytes: a lookup that finds none), hook_malloc otherwise (one test, and an idle
  * thread's countdown is not touched). Each is right in either case, which matters: a tracer chained
  * above ours keeps calling the one it found, so they are switched only while ours are first. */
 static void
 choose_malloc_hook(void)
 {
-    void *(*wanted)(void *, size_t) = recording_states > 0 ? hook_malloc_recording : hook_malloc;
     if (!installed || !on_top()) {
         return;
     }
     for (int i = 0; i < 2; i++) {
+        void *(*wanted)(void *, size_t) =
+            recording_states > 0 ? hooks[i].recording : hooks[i].idle.malloc;
         PyMemAllocatorEx current;
         PyMem_GetAllocator(domains[i], &current);
         if (current.malloc != wanted) {
@@ -482,7 +525,7 @@ static void
 leave_chain(void)
 {
     for (int i = 0; i < 2; i++) {
-        PyMem_SetAllocator(domains[i], &contexts[i].original);
+        PyMem_SetAllocator(domains[i], &originals[i]);
     }
     installed = 0;
     records_used = 0;
@@ -570,9 +613,9 @@ chain_in(void)
     }
     for (int i = 0; i < 2; i++) {
         if (chain[i]) {
-            PyMem_GetAllocator(domains[i], &contexts[i].original);
-            PyMemAllocatorEx ours = {&contexts[i], hook_malloc, hook_calloc, hook_realloc,
-                                     hook_free};
+            PyMem_GetAllocator(domains[i], &originals[i]);
+            PyMemAllocatorEx ours = hooks[i].idle;
+            ours.ctx = originals[i].ctx;
             PyMem_SetAllocator(domains[i], &ours);
         }
     }

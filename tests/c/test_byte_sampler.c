@@ -63,3 +63,46 @@ TEST_IMPL(byte_sampler_mixed_sizes_sum_to_the_truth)
     double share = (double)estimated / (double)truth;
     ASSERT(share > 0.97 && share < 1.03);
 }
+
+TEST_IMPL(byte_sampler_reaches_when_an_allocation_uses_up_the_countdown)
+{
+    /* The fast test against a model of it: an allocation reaches the countdown when it is
+     * larger than what is left (the countdown is kept one less than the bytes it counts), and
+     * leaves it as it was then; otherwise it is subtracted. */
+    rs_byte_sampler sampler;
+    rs_byte_sampler_init(&sampler, 4096, 5);
+    uint64_t sizes[] = {1, 0, 7, 100, 4095, 64, 3000, 1, 1, 2048};
+    int reached = 0;
+    for (int round = 0; round < 200; round++) {
+        uint64_t size = sizes[round % 10];
+        uint64_t before = sampler.countdown;
+        int expected = size > before;
+        ASSERT_EQ(rs_byte_sampler_reached(&sampler, size), expected);
+        ASSERT_EQ(sampler.countdown, expected ? before : before - size);
+        if (expected) {
+            reached++;
+            rs_byte_sampler_crossed(&sampler, size);
+        }
+    }
+    ASSERT(reached > 0);
+}
+
+TEST_IMPL(byte_sampler_countdown_of_exactly_an_allocation_reaches_on_it)
+{
+    /* A draw of 100 bytes: 99 bytes pass, the 100th reaches and is picked. */
+    rs_byte_sampler sampler;
+    rs_byte_sampler_init(&sampler, 4096, 5);
+    sampler.countdown = 100 - 1;
+    sampler.reserve = 0;
+    ASSERT_EQ(rs_byte_sampler_take(&sampler, 99), 0);
+    ASSERT(rs_byte_sampler_take(&sampler, 1) >= 1);
+}
+
+TEST_IMPL(byte_sampler_never_started_picks_every_allocation_of_a_byte_or_more)
+{
+    rs_byte_sampler sampler;
+    memset(&sampler, 0, sizeof(sampler));
+    ASSERT_EQ(rs_byte_sampler_reached(&sampler, 0), 0);
+    ASSERT_EQ(rs_byte_sampler_reached(&sampler, 1), 1);
+    ASSERT_EQ(rs_byte_sampler_crossed(&sampler, 1), 1);
+}
