@@ -27,10 +27,15 @@ static PyObject *entered_var; /* ContextVar "reqscope.entered". */
  * in the order overridden() takes their values), current() and overridden(). */
 static PyObject *config_globals, *overridable, *config_current, *config_overridden;
 
-/* The Settings of each distinct set of overrides, keyed by the values and their types (so that
- * cpu=1 is not taken for cpu=True, which the settings refuse), for `overrides_base`, the
- * current settings they override: new current settings empty it. */
-static PyObject *overrides_cache, *overrides_base;
+/* Interned names, made once: a name made from a C string at each call was decoded and hashed
+ * there (PyDict_GetItemString, PyObject_GetAttrString). */
+static PyObject *str_settings, *str_core_options, *str_name, *str_on_report;
+
+/* The current settings the caches are for (`cached_base`), their ScopeOptions, and the
+ * Settings and ScopeOptions of each distinct set of overrides of them: a (settings, options)
+ * tuple keyed by the overridden names' indexes, values and the values' types (so that cpu=1 is
+ * not taken for cpu=True, which the settings refuse). New current settings empty it. */
+static PyObject *cached_base, *cached_base_options, *overrides_cache;
 #define OVERRIDES_CACHE_MAX 256
 
 typedef struct {
@@ -57,12 +62,21 @@ config_ready(void)
     config_current = Py_XNewRef(PyDict_GetItemString(globals, "current"));
     config_overridden = Py_XNewRef(PyDict_GetItemString(globals, "overridden"));
     overrides_cache = PyDict_New();
+    str_settings = PyUnicode_InternFromString("_settings");
+    str_core_options = PyUnicode_InternFromString("_core_options");
+    str_name = PyUnicode_InternFromString("name");
+    str_on_report = PyUnicode_InternFromString("on_report");
     if (overridable == NULL || !PyTuple_CheckExact(overridable) || config_current == NULL ||
-        config_overridden == NULL || overrides_cache == NULL) {
+        config_overridden == NULL || overrides_cache == NULL || str_settings == NULL ||
+        str_core_options == NULL || str_name == NULL || str_on_report == NULL) {
         Py_CLEAR(overridable);
         Py_CLEAR(config_current);
         Py_CLEAR(config_overridden);
         Py_CLEAR(overrides_cache);
+        Py_CLEAR(str_settings);
+        Py_CLEAR(str_core_options);
+        Py_CLEAR(str_name);
+        Py_CLEAR(str_on_report);
         Py_DECREF(module);
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_ImportError, "reqscope._config is not what profile() needs");
@@ -74,91 +88,149 @@ config_ready(void)
     return 0;
 }
 
-/* The current settings (a new reference), made by current() the first time. */
+/* The current settings (a new reference), made by current() the first time; the caches are
+ * made for them if they are new. */
 static PyObject *
 current_settings(void)
 {
-    PyObject *settings = PyDict_GetItemString(config_globals, "_settings");
-    if (settings == NULL || settings == Py_None) {
-        return PyObject_CallNoArgs(config_current);
-    }
-    return Py_NewRef(settings);
-}
-
-/* The Settings for `values` (one per OVERRIDABLE name; NULL or None keeps the current one):
- * a new reference, or NULL with the settings' error (ConfigError, naming the setting). */
-static PyObject *
-settings_for(PyObject **values, Py_ssize_t count)
-{
-    PyObject *base = current_settings();
-    int overriding = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        overriding |= values[i] != NULL && values[i] != Py_None;
-    }
-    if (base == NULL || !overriding) {
-        return base;
-    }
-    if (base != overrides_base) {
-        PyDict_Clear(overrides_cache);
-        Py_XSETREF(overrides_base, Py_NewRef(base));
-    }
-    PyObject *key = PyTuple_New(2 * count);
-    if (key == NULL) {
-        Py_DECREF(base);
+    PyObject *settings = PyDict_GetItemWithError(config_globals, str_settings);
+    if (settings == NULL && PyErr_Occurred()) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *value = values[i] != NULL ? values[i] : Py_None;
-        PyTuple_SET_ITEM(key, i, Py_NewRef(value));
-        PyTuple_SET_ITEM(key, count + i, Py_NewRef((PyObject *)Py_TYPE(value)));
-    }
-    PyObject *settings = PyDict_GetItemWithError(overrides_cache, key);
-    if (settings != NULL) {
-        Py_DECREF(key);
-        Py_DECREF(base);
-        return Py_NewRef(settings);
-    }
-    int cacheable = !PyErr_Occurred();
-    if (!cacheable) {
-        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
-            Py_DECREF(key);
-            Py_DECREF(base);
+    settings = settings == NULL || settings == Py_None ? PyObject_CallNoArgs(config_current)
+                                                       : Py_NewRef(settings);
+    if (settings != NULL && settings != cached_base) {
+        PyObject *options = PyObject_GetAttr(settings, str_core_options);
+        if (options == NULL) {
+            Py_DECREF(settings);
             return NULL;
         }
-        PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
+        PyDict_Clear(overrides_cache);
+        Py_XSETREF(cached_base, Py_NewRef(settings));
+        Py_XSETREF(cached_base_options, options);
     }
-    /* Made from `base`, kept only while it is current: overridden() runs Python code, during
-     * which another thread may configure() new settings. */
-    PyObject *given = PyTuple_GetSlice(key, 0, count);
-    settings =
-        given != NULL ? PyObject_CallFunctionObjArgs(config_overridden, given, base, NULL) : NULL;
-    Py_XDECREF(given);
-    if (settings != NULL && cacheable && overrides_base == base &&
-        PyDict_GET_SIZE(overrides_cache) < OVERRIDES_CACHE_MAX &&
-        PyDict_SetItem(overrides_cache, key, settings) < 0) {
-        Py_CLEAR(settings);
-    }
-    Py_DECREF(key);
-    Py_DECREF(base);
     return settings;
 }
 
-/* Where `key`, a keyword of profile(), is in OVERRIDABLE, or -1. */
+/* The key of the overrides in `values` (NULL or None for one not given) in overrides_cache: the
+ * index, value and type of each given one, in order. */
+static PyObject *
+overrides_key(PyObject **values, Py_ssize_t count, Py_ssize_t given)
+{
+    PyObject *key = PyTuple_New(3 * given);
+    for (Py_ssize_t i = 0, at = 0; key != NULL && i < count; i++) {
+        if (values[i] == NULL || values[i] == Py_None) {
+            continue;
+        }
+        PyObject *index = PyLong_FromSsize_t(i); /* A small int: cached, never made. */
+        if (index == NULL) {
+            Py_CLEAR(key);
+            break;
+        }
+        PyTuple_SET_ITEM(key, at++, index);
+        PyTuple_SET_ITEM(key, at++, Py_NewRef(values[i]));
+        PyTuple_SET_ITEM(key, at++, Py_NewRef((PyObject *)Py_TYPE(values[i])));
+    }
+    return key;
+}
+
+/* Makes the Settings for `values` over `base` with overridden() and caches them with their
+ * ScopeOptions under `key` (NULL: not cacheable). Returns the (settings, options) tuple, a new
+ * reference, or NULL with the settings' error (ConfigError, naming the setting). */
+static PyObject *
+make_overridden(PyObject **values, Py_ssize_t count, PyObject *base, PyObject *key)
+{
+    PyObject *given = PyTuple_New(count);
+    for (Py_ssize_t i = 0; given != NULL && i < count; i++) {
+        PyTuple_SET_ITEM(given, i, Py_NewRef(values[i] != NULL ? values[i] : Py_None));
+    }
+    PyObject *settings =
+        given != NULL ? PyObject_CallFunctionObjArgs(config_overridden, given, base, NULL) : NULL;
+    Py_XDECREF(given);
+    PyObject *options = settings != NULL ? PyObject_GetAttr(settings, str_core_options) : NULL;
+    PyObject *made = options != NULL ? PyTuple_Pack(2, settings, options) : NULL;
+    Py_XDECREF(settings);
+    Py_XDECREF(options);
+    /* Made from `base`, kept only while it is current: overridden() runs Python code, during
+     * which another thread may configure() new settings. */
+    if (made != NULL && key != NULL && cached_base == base &&
+        PyDict_GET_SIZE(overrides_cache) < OVERRIDES_CACHE_MAX &&
+        PyDict_SetItem(overrides_cache, key, made) < 0) {
+        Py_CLEAR(made);
+    }
+    return made;
+}
+
+/* The Settings for `values` (one per OVERRIDABLE name; NULL or None keeps the current one) and
+ * their ScopeOptions, new references in `*settings` and `*options`. Returns 0, or -1 with the
+ * settings' error (ConfigError, naming the setting). */
+static int
+settings_for(PyObject **values, Py_ssize_t count, PyObject **settings, PyObject **options)
+{
+    PyObject *base = current_settings();
+    if (base == NULL) {
+        return -1;
+    }
+    Py_ssize_t given = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        given += values[i] != NULL && values[i] != Py_None;
+    }
+    if (given == 0) {
+        *settings = base;
+        *options = Py_NewRef(cached_base_options);
+        return 0;
+    }
+    PyObject *key = overrides_key(values, count, given);
+    PyObject *made = key != NULL ? PyDict_GetItemWithError(overrides_cache, key) : NULL;
+    Py_XINCREF(made);
+    if (made == NULL && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            Py_XDECREF(key);
+            Py_DECREF(base);
+            return -1;
+        }
+        PyErr_Clear(); /* An unhashable value: overridden() names the setting. */
+        Py_CLEAR(key);
+    }
+    if (made == NULL) {
+        made = make_overridden(values, count, base, key);
+    }
+    Py_XDECREF(key);
+    Py_DECREF(base);
+    if (made == NULL) {
+        return -1;
+    }
+    *settings = Py_NewRef(PyTuple_GET_ITEM(made, 0));
+    *options = Py_NewRef(PyTuple_GET_ITEM(made, 1));
+    Py_DECREF(made);
+    return 0;
+}
+
+/* What a keyword of profile() is: an index in OVERRIDABLE, or one of these. */
+#define KEYWORD_UNKNOWN -1
+#define KEYWORD_NAME -2
+#define KEYWORD_ON_REPORT -3
+
+/* What the str `key` names; interned keywords (those written in a call) by identity. */
 static Py_ssize_t
-override_index(PyObject *key)
+keyword_kind(PyObject *key)
 {
     Py_ssize_t count = PyTuple_GET_SIZE(overridable);
-    for (Py_ssize_t i = 0; i < count; i++) { /* Interned both: mostly found by identity. */
-        if (PyTuple_GET_ITEM(overridable, i) == key) {
-            return i;
+    for (int by_value = 0; by_value < 2; by_value++) {
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *known = PyTuple_GET_ITEM(overridable, i);
+            if (known == key || (by_value && PyUnicode_Compare(known, key) == 0)) {
+                return i;
+            }
+        }
+        if (key == str_name || (by_value && PyUnicode_Compare(key, str_name) == 0)) {
+            return KEYWORD_NAME;
+        }
+        if (key == str_on_report || (by_value && PyUnicode_Compare(key, str_on_report) == 0)) {
+            return KEYWORD_ON_REPORT;
         }
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (PyUnicode_Compare(PyTuple_GET_ITEM(overridable, i), key) == 0) {
-            return i;
-        }
-    }
-    return -1;
+    return KEYWORD_UNKNOWN;
 }
 
 /* Raises profile()'s TypeError for the keywords in `unknown` (a list), sorted and joined. */
@@ -202,15 +274,14 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
     PyObject *key, *value;
     Py_ssize_t position = 0;
     while (kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
-        int text = PyUnicode_Check(key);
-        Py_ssize_t index = text ? override_index(key) : -1;
-        if (index >= 0) {
-            values[index] = value;
+        Py_ssize_t kind = PyUnicode_Check(key) ? keyword_kind(key) : KEYWORD_UNKNOWN;
+        if (kind >= 0) {
+            values[kind] = value;
         }
-        else if (text && PyUnicode_CompareWithASCIIString(key, "on_report") == 0) {
+        else if (kind == KEYWORD_ON_REPORT) {
             on_report = value;
         }
-        else if (text && PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+        else if (kind == KEYWORD_NAME) {
             name_twice = name != NULL;
             name = value;
         }
@@ -235,10 +306,8 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
                      Py_TYPE(name)->tp_name);
         return -1;
     }
-    PyObject *settings = settings_for(values, count);
-    PyObject *options = settings != NULL ? PyObject_GetAttrString(settings, "_core_options") : NULL;
-    if (options == NULL) {
-        Py_XDECREF(settings);
+    PyObject *settings, *options;
+    if (settings_for(values, count, &settings, &options) < 0) {
         return -1;
     }
     PyObject *warn = NULL;
