@@ -25,11 +25,22 @@ combine(uint64_t hash, uint64_t value)
     return hash * 0xff51afd7ed558ccdull;
 }
 
+/* The state of the last scope freed, kept for the next one (protected by the GIL, as are the
+ * scopes that make and free states). A state is 6 KiB, a size that glibc's malloc serves from
+ * its large bins, where a request first merges every small free chunk the program left
+ * (malloc_consolidate): in callgrind on the Django view that was 30 k of the 34 k instructions
+ * a request's SQL recording added, and most of its instruction-cache misses. */
+static rs_sql_state *spare_state;
+
 rs_sql_state *
 rs_sql_state_new(void)
 {
-    rs_sql_state *state = (rs_sql_state *)rs_raw_calloc(1, sizeof(rs_sql_state));
-    if (state == NULL) {
+    rs_sql_state *state = spare_state;
+    if (state != NULL) {
+        spare_state = NULL;
+        memset(state, 0, sizeof(*state));
+    }
+    else if ((state = (rs_sql_state *)rs_raw_calloc(1, sizeof(rs_sql_state))) == NULL) {
         return NULL;
     }
     rs_keyset_init(&state->params_seen, RS_SQL_MAX_KEYS);
@@ -93,7 +104,12 @@ rs_sql_state_free(rs_sql_state *state)
     rs_keyset_free(&state->site_params_seen);
     rs_keyset_free(&state->executions_seen);
     rs_raw_free(state->slow);
-    rs_raw_free(state);
+    if (spare_state == NULL) {
+        spare_state = state;
+    }
+    else {
+        rs_raw_free(state);
+    }
 }
 
 /* Finds or adds the call site of `frames` in `state`. Returns NULL when the table is full or

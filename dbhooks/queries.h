@@ -140,7 +140,8 @@ typedef struct rs_sql_state {
 /* A new, empty state in raw memory, or NULL when out of memory. */
 rs_sql_state *rs_sql_state_new(void);
 
-/* Frees `state` and releases its references. Holds the GIL. */
+/* Frees `state` (or keeps its memory for the next rs_sql_state_new) and releases its
+ * references. Holds the GIL. */
 void rs_sql_state_free(rs_sql_state *state);
 
 /*
