@@ -390,11 +390,17 @@ def test_a_code_object_freed_and_its_address_reused_is_named_anew():
             """), f"<round {number}>", "exec"), namespace)
         function = namespace[f"own_function_{number}"]
         addresses.add(id(function.__code__))
-        with reqscope.profile(cpu=True, interval=0.0005, on_report=None) as scope:
-            function(0.015)
-        names = {name for name in function_names(scope.report.to_dict())
-                 if name.startswith("own_function_")}
-        assert names == {f"own_function_{number}"}, (number, names)
+        # A round the sampler never ticked in (its thread kept off the CPU for the whole
+        # 15 ms: seen once in a full suite) is run again: what is tested is the names of
+        # samples taken, not that the machine schedules the thread.
+        for _ in range(3):
+            with reqscope.profile(cpu=True, interval=0.0005, on_report=None) as scope:
+                function(0.015)
+            report = scope.report.to_dict()
+            if report["cpu"]["samples"] > 0:
+                break
+        names = {name for name in function_names(report) if name.startswith("own_function_")}
+        assert names == {f"own_function_{number}"}, (number, names, report["cpu"]["samples"])
         del namespace, function
         gc.collect()  # The function and its globals are a cycle.
     if not os.environ.get("REQSCOPE_TEST_SANITIZED"):  # ASan's quarantine never reuses them.
