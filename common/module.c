@@ -1,11 +1,9 @@
 /*
  * module.c: reqscope._core, the only place where Python callers meet the C engines.
  *
- * It parses arguments, turns the engines' C results into Python objects and back, and keeps
- * the hook entry points (sql_begin, sql_end, sql_fetch) to one test when no scope is active:
- * they return None, or call straight through, before looking at anything else. Those entry
- * points never raise for the profiled program's sake: a statement reqscope cannot record is
- * counted as dropped and the program goes on.
+ * It parses arguments and turns the engines' C results into Python objects and back. The SQL
+ * hooks' per-statement entry points (sql_begin, sql_end, sql_fetch, CursorMethod) are in
+ * dbhooks/hook_calls.c.
  */
 #include "reqscope.h"
 #include "growth.h"
@@ -16,6 +14,7 @@
 #include "clock.h"
 #include "fingerprint.h"
 #include "params.h"
+#include "hook_calls.h"
 #include "queries.h"
 #include "console.h"
 #include "sampler.h"
@@ -25,10 +24,6 @@
 #else
 #define BUILT_PORTABLE 0
 #endif
-
-/* Called as fetch_explainer(cursor, fingerprint, sql, params) when a fetch makes a read slow
- * enough to EXPLAIN; set once by reqscope.hooks._explain. Protected by the GIL. */
-static PyObject *fetch_explainer;
 
 static int
 is_idle(void)
@@ -115,152 +110,6 @@ fingerprint_info(PyObject *module, PyObject *sql)
              : NULL;
     rs_fp_release(&fp);
     return result;
-}
-
-PyDoc_STRVAR(sql_begin_doc,
-             "sql_begin(conn, cursor, alias, sql, params, flags) -> token or None\n\nStarts "
-             "timing a statement in the current scope. None when no scope records it.");
-
-static PyObject *
-sql_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (is_idle()) {
-        Py_RETURN_NONE;
-    }
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "sql_begin takes 6 arguments");
-        return NULL;
-    }
-    rs_scope *scope = rs_scope_current();
-    if (scope == NULL) {
-        Py_RETURN_NONE;
-    }
-    int token = -1;
-    if (scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL) {
-        long flags = PyLong_AsLong(args[5]);
-        if (flags == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            flags = 0;
-        }
-        token = rs_sql_begin(scope, (uintptr_t)args[0], (uintptr_t)args[1], args[2], args[3],
-                             args[4], (int)flags);
-    }
-    Py_DECREF(scope);
-    if (token < 0) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLong(token);
-}
-
-PyDoc_STRVAR(sql_end_doc,
-             "sql_end(token, rowcount, failed) -> fingerprint id or None\n\nStops timing and "
-             "records the statement; returns its fingerprint id when it should be EXPLAINed.");
-
-static PyObject *
-sql_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "sql_end takes 3 arguments");
-        return NULL;
-    }
-    if (args[0] == Py_None) {
-        Py_RETURN_NONE;
-    }
-    rs_scope *scope = rs_scope_current();
-    if (scope == NULL) {
-        Py_RETURN_NONE;
-    }
-    long token = PyLong_AsLong(args[0]);
-    long long rowcount = args[1] == Py_None ? -1 : PyLong_AsLongLong(args[1]);
-    PyErr_Clear();
-    int failed = PyObject_IsTrue(args[2]);
-    PyErr_Clear();
-    uint64_t fingerprint = 0;
-    int explain = 0;
-    int slot_index = rs_sql_token_slot(scope, (int)token);
-    if (slot_index >= 0) {
-        explain = rs_sql_end(scope, slot_index, rowcount, failed > 0, &fingerprint);
-    }
-    Py_DECREF(scope);
-    if (!explain) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromUnsignedLongLong(fingerprint);
-}
-
-/* Rows in a fetch result: a list's length, 1 for one row, 0 for None. */
-static int64_t
-fetched_rows(PyObject *result)
-{
-    if (result == Py_None) {
-        return 0;
-    }
-    if (PyList_Check(result)) {
-        return PyList_GET_SIZE(result);
-    }
-    return 1;
-}
-
-/* Runs the fetch explainer for `request`; a failure is swallowed (the finding has no plan). */
-static void
-explain_after_fetch(PyObject *cursor, const rs_sql_explain_request *request)
-{
-    PyObject *sql = Py_NewRef(request->sql);
-    PyObject *params = Py_NewRef(request->params ? request->params : Py_None);
-    PyObject *outcome = PyObject_CallFunction(
-        fetch_explainer, "OKOO", cursor, (unsigned long long)request->fingerprint, sql, params);
-    if (outcome == NULL) {
-        PyErr_Clear();
-    }
-    Py_XDECREF(outcome);
-    Py_DECREF(sql);
-    Py_DECREF(params);
-}
-
-PyDoc_STRVAR(sql_fetch_doc,
-             "sql_fetch(method, cursor, *args) -> method(cursor, *args)\n\nCalls a fetch method "
-             "and charges its time and rows to the statement last run on the cursor.");
-
-static PyObject *
-sql_fetch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs < 2) {
-        PyErr_SetString(PyExc_TypeError, "sql_fetch(method, cursor, *args)");
-        return NULL;
-    }
-    if (is_idle()) {
-        return PyObject_Vectorcall(args[0], args + 1, (size_t)(nargs - 1), NULL);
-    }
-    uint64_t start = rs_now_ns();
-    PyObject *result = PyObject_Vectorcall(args[0], args + 1, (size_t)(nargs - 1), NULL);
-    uint64_t duration = rs_now_ns() - start;
-    if (result == NULL) {
-        return NULL;
-    }
-    rs_scope *scope = rs_scope_current();
-    rs_sql_explain_request request;
-    if (scope != NULL && scope->state == RS_SCOPE_ACTIVE && scope->sql != NULL &&
-        rs_sql_fetched(scope, (uintptr_t)args[1], duration, fetched_rows(result), &request) &&
-        fetch_explainer != NULL) {
-        explain_after_fetch(args[1], &request);
-    }
-    Py_XDECREF(scope);
-    return result;
-}
-
-PyDoc_STRVAR(set_fetch_explainer_doc,
-             "set_fetch_explainer(callable)\n\nexplainer(cursor, fingerprint, sql, params) runs "
-             "EXPLAIN for a read that became slow while its rows were fetched.");
-
-static PyObject *
-set_fetch_explainer(PyObject *module, PyObject *explainer)
-{
-    if (!PyCallable_Check(explainer)) {
-        PyErr_SetString(PyExc_TypeError, "set_fetch_explainer needs a callable");
-        return NULL;
-    }
-    Py_XSETREF(fetch_explainer, Py_NewRef(explainer));
-    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(sql_explained_doc,
@@ -501,11 +350,7 @@ static PyMethodDef module_methods[] = {
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS, after_fork_in_child_doc},
     {"fingerprint", fingerprint, METH_O, fingerprint_doc},
     {"fingerprint_info", fingerprint_info, METH_O, fingerprint_info_doc},
-    {"sql_begin", (PyCFunction)(void (*)(void))sql_begin, METH_FASTCALL, sql_begin_doc},
-    {"sql_end", (PyCFunction)(void (*)(void))sql_end, METH_FASTCALL, sql_end_doc},
-    {"sql_fetch", (PyCFunction)(void (*)(void))sql_fetch, METH_FASTCALL, sql_fetch_doc},
     {"sql_explained", (PyCFunction)(void (*)(void))sql_explained, METH_FASTCALL, sql_explained_doc},
-    {"set_fetch_explainer", set_fetch_explainer, METH_O, set_fetch_explainer_doc},
     {"speedscope", speedscope, METH_O, speedscope_doc},
     {"is_active", is_active, METH_NOARGS, is_active_doc},
     {"sampler_stop", sampler_stop, METH_NOARGS, sampler_stop_doc},
@@ -537,7 +382,8 @@ PyInit__core(void)
     return NULL;
 #endif
     if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0 ||
-        PyType_Ready(&rs_ScopeOptionsType) < 0 || rs_profile_init() < 0) {
+        PyType_Ready(&rs_ScopeOptionsType) < 0 || rs_profile_init() < 0 ||
+        rs_hook_calls_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -554,6 +400,13 @@ PyInit__core(void)
         PyModule_AddObjectRef(module, "Scope", (PyObject *)&rs_ScopeType) < 0 ||
         PyModule_AddObjectRef(module, "ScopeOptions", (PyObject *)&rs_ScopeOptionsType) < 0 ||
         PyModule_AddObjectRef(module, "ProfileBase", (PyObject *)&rs_ProfileBaseType) < 0 ||
+        PyModule_AddObjectRef(module, "CursorMethod", (PyObject *)&rs_CursorMethodType) < 0 ||
+        PyModule_AddObjectRef(module, "ExecuteWrapper", (PyObject *)&rs_ExecuteWrapperType) < 0 ||
+        PyModule_AddFunctions(module, rs_hook_call_functions) < 0 ||
+        PyModule_AddIntConstant(module, "CURSOR_FETCH", RS_CURSOR_FETCH) < 0 ||
+        PyModule_AddIntConstant(module, "CURSOR_EXECUTE", RS_CURSOR_EXECUTE) < 0 ||
+        PyModule_AddIntConstant(module, "CURSOR_EXECUTEMANY", RS_CURSOR_EXECUTEMANY) < 0 ||
+        PyModule_AddIntConstant(module, "CURSOR_EXECUTESCRIPT", RS_CURSOR_EXECUTESCRIPT) < 0 ||
         PyModule_AddObjectRef(module, "PORTABLE", BUILT_PORTABLE ? Py_True : Py_False) < 0 ||
         PyModule_AddIntConstant(module, "SQL_MANY", RS_SQL_MANY) < 0 ||
         PyModule_AddIntConstant(module, "SQL_SCRIPT", RS_SQL_SCRIPT) < 0 ||

@@ -32,10 +32,6 @@ from django.db.models.query_utils import DeferredAttribute
 from .. import _core
 from . import _explain
 
-_sql_begin = _core.sql_begin
-_sql_end = _core.sql_end
-_MANY = _core.SQL_MANY
-
 DISPATCH_UID = "reqscope.hooks.django"
 
 
@@ -120,35 +116,11 @@ def _explain_sqlite_statement(raw_cursor, fingerprint, sql, params):
                           sql, params, raw_connection.in_transaction, analyze=False)
 
 
-class RecordingExecuteWrapper:
-    """The execute wrapper: records each statement in the current scope, if any.
-
-    Only what Django's ``execute`` raises reaches the application; reqscope's own work never
-    raises (the core's entry points cannot, and EXPLAIN swallows its errors).
-    """
-
-    def __call__(self, execute, sql, params, many, context):
-        connection = context["connection"]
-        raw_cursor = context["cursor"].cursor
-        token = _sql_begin(connection.connection, raw_cursor, connection.alias, sql, params,
-                           _MANY if many else 0)
-        if token is None:
-            return execute(sql, params, many, context)
-        try:
-            result = execute(sql, params, many, context)
-        except BaseException:
-            _sql_end(token, -1, True)
-            raise
-        fingerprint = _sql_end(token, raw_cursor.rowcount, False)
-        if fingerprint is not None:
-            _explain_statement(fingerprint, connection, raw_cursor, sql, params)
-        return result
-
-    def __repr__(self) -> str:
-        return "<reqscope execute wrapper>"
-
-
-recording_execute_wrapper = RecordingExecuteWrapper()
+# The execute wrapper, in C (dbhooks/hook_calls.c): records each statement in the current
+# scope, if any, and calls _explain_statement for a read slow enough to EXPLAIN. Only what
+# Django's execute raises reaches the application: reqscope's own work never raises. In Python
+# it was a frame and four lookups per statement, idle or not.
+recording_execute_wrapper = _core.ExecuteWrapper(_explain_statement)
 
 # Every DatabaseWrapper the wrapper was added to, so that uninstall() can take it off again
 # (connections are per thread; other threads' are reachable only through this set). Weak, so

@@ -6,7 +6,9 @@ A recording connection is a subclass of the connection class asked for (``factor
 bypass Python-level methods). A recording cursor times ``execute`` / ``executemany`` /
 ``executescript`` and charges ``fetchone`` / ``fetchmany`` / ``fetchall`` to the statement;
 iterating a cursor with ``for row in cursor`` is not timed (wrapping ``__next__`` would slow
-every row). With no scope active each method costs one call that returns None.
+every row). Those six methods are ``_core.CursorMethod`` objects, C around the driver's own
+method (dbhooks/hook_calls.c): no Python frame per statement or fetch, and with no scope active
+one test before the driver's call.
 Connections opened before ``install()`` are not recorded.
 """
 
@@ -15,12 +17,6 @@ import sqlite3
 
 from .. import _core
 from . import _explain
-
-_sql_begin = _core.sql_begin
-_sql_end = _core.sql_end
-_sql_fetch = _core.sql_fetch
-_MANY = _core.SQL_MANY
-_SCRIPT = _core.SQL_SCRIPT
 
 _original_connects = {}
 
@@ -44,75 +40,15 @@ def recording_cursor_class(base):
     """A subclass of cursor class ``base`` that records what it runs."""
     if getattr(base, "_reqscope_recording", False):
         return base
-    base_execute, base_executemany = base.execute, base.executemany
-    base_executescript = base.executescript
-    base_fetchone, base_fetchmany, base_fetchall = base.fetchone, base.fetchmany, base.fetchall
-
-    def execute(self, sql, *parameters):
-        # Parameters are passed on only when given: cursor subclasses such as Django's treat
-        # "no parameters" differently from "()" (no placeholder rewriting).
-        connection = self.connection
-        token = _sql_begin(connection, self, getattr(connection, "_reqscope_alias", "sqlite"),
-                           sql, parameters[0] if parameters else None, 0)
-        if token is None:
-            return base_execute(self, sql, *parameters)
-        try:
-            result = base_execute(self, sql, *parameters)
-        except BaseException:
-            _sql_end(token, -1, True)
-            raise
-        fingerprint = _sql_end(token, self.rowcount, False)
-        if fingerprint is not None:
-            _explain.explain_statement(self, fingerprint, sql, parameters[0] if parameters else None)
-        return result
-
-    def executemany(self, sql, seq_of_parameters, /):
-        connection = self.connection
-        token = _sql_begin(connection, self, getattr(connection, "_reqscope_alias", "sqlite"),
-                           sql, seq_of_parameters, _MANY)
-        if token is None:
-            return base_executemany(self, sql, seq_of_parameters)
-        try:
-            result = base_executemany(self, sql, seq_of_parameters)
-        except BaseException:
-            _sql_end(token, -1, True)
-            raise
-        _sql_end(token, self.rowcount, False)
-        return result
-
-    def executescript(self, sql_script, /):
-        connection = self.connection
-        token = _sql_begin(connection, self, getattr(connection, "_reqscope_alias", "sqlite"),
-                           sql_script, None, _SCRIPT)
-        if token is None:
-            return base_executescript(self, sql_script)
-        try:
-            result = base_executescript(self, sql_script)
-        except BaseException:
-            _sql_end(token, -1, True)
-            raise
-        _sql_end(token, -1, False)
-        return result
-
-    def fetchone(self):
-        return _sql_fetch(base_fetchone, self)
-
-    def fetchmany(self, *args, **kwargs):
-        if kwargs:
-            return base_fetchmany(self, *args, **kwargs)
-        return _sql_fetch(base_fetchmany, self, *args)
-
-    def fetchall(self):
-        return _sql_fetch(base_fetchall, self)
-
+    method = _core.CursorMethod
     namespace = {
         "_reqscope_recording": True,
-        "execute": execute,
-        "executemany": executemany,
-        "executescript": executescript,
-        "fetchone": fetchone,
-        "fetchmany": fetchmany,
-        "fetchall": fetchall,
+        "execute": method(base.execute, _core.CURSOR_EXECUTE, "sqlite"),
+        "executemany": method(base.executemany, _core.CURSOR_EXECUTEMANY, "sqlite"),
+        "executescript": method(base.executescript, _core.CURSOR_EXECUTESCRIPT, "sqlite"),
+        "fetchone": method(base.fetchone, _core.CURSOR_FETCH),
+        "fetchmany": method(base.fetchmany, _core.CURSOR_FETCH),
+        "fetchall": method(base.fetchall, _core.CURSOR_FETCH),
         "__module__": __name__,
         "__doc__": f"{base.__qualname__} recorded by reqscope.",
     }

@@ -255,6 +255,31 @@ def test_a_failing_statement_raises_the_database_error_and_is_counted():
     assert scope.report.to_dict()["sql"]["count"] == 1
 
 
+def test_the_execute_wrapper_runs_a_statement_it_cannot_read_and_records_nothing():
+    """Django's wrapper protocol, called with a context that lacks what it reads: the statement
+    still runs, unrecorded, and only what the statement raises reaches the caller."""
+    from reqscope.hooks.django import recording_execute_wrapper
+
+    calls = []
+
+    def execute(sql, params, many, context):
+        calls.append(sql)
+        if sql == "fail":
+            raise OperationalError("from the database")
+        return "result"
+
+    with reqscope.profile(name="odd contexts") as scope:
+        assert recording_execute_wrapper(execute, "SELECT 1", None, False, {}) == "result"
+        assert recording_execute_wrapper(execute, "SELECT 2", None, False, None) == "result"
+        with pytest.raises(OperationalError, match="from the database"):
+            recording_execute_wrapper(execute, "fail", None, False, {"connection": connection})
+    assert calls == ["SELECT 1", "SELECT 2", "fail"]
+    assert scope.report.to_dict()["sql"]["count"] == 0
+    with pytest.raises(TypeError, match="execute, sql, params, many, context"):
+        recording_execute_wrapper(execute, "SELECT 1")
+    assert repr(recording_execute_wrapper) == "<reqscope execute wrapper>"
+
+
 def wrappers_of(database_wrapper):
     from reqscope.hooks.django import recording_execute_wrapper
 

@@ -189,7 +189,11 @@ def test_at_the_default_rate_the_same_leak_is_found_within_1600_requests():
     """At 512 KiB a 10 KB leak is sampled once in ~53 requests: 200 requests give ~4 samples,
     too few to tell a leak from a cache; 1,600 give ~30, about 15 in each half."""
     serve("GET /leak/", lambda number: leaky_view(), 1600, rate=512 * 1024)
-    [site] = sites_of("GET /leak/")
+    found = sites_of("GET /leak/")
+    # Not reproduced in 1,000 runs of this test alone, once in a full suite: say what was seen.
+    assert len(found) == 1, (found, sites_of("GET /leak/", everything=True),
+                             reqscope.memory_growth_dropped())
+    [site] = found
     assert site["function"] == "leaky_view" and site["confidence"] >= 0.9
     assert 3_000 <= site["bytes_per_request"] <= 30_000  # 10 KB; about 3 SE either side.
 

@@ -125,3 +125,49 @@ def test_execute_without_parameters_passes_none_on(sqlite_hooked):
         if scope is not None:
             scope.close()
             assert statement_count(scope) == 1
+
+
+def test_the_recording_cursor_methods_are_c_and_bind_like_functions(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    cursor = connection.cursor()
+    recording = type(cursor)
+    for name in ("execute", "executemany", "executescript", "fetchone", "fetchmany", "fetchall"):
+        method = recording.__dict__[name]
+        assert type(method) is reqscope._core.CursorMethod, name
+        assert method.method is getattr(sqlite3.Cursor, name)
+        assert getattr(recording, name) is method  # Looked up on the class: itself.
+    bound = cursor.execute  # Looked up on an instance: bound to it, as a function would be.
+    assert bound("SELECT 1").fetchall() == [(1,)]
+    assert bound.__self__ is cursor
+
+
+def test_a_cursor_method_refuses_what_it_cannot_wrap():
+    with pytest.raises(ValueError, match="CURSOR_"):
+        reqscope._core.CursorMethod(sqlite3.Cursor.execute, 9)
+    with pytest.raises(ValueError, match="callable"):
+        reqscope._core.CursorMethod(None, reqscope._core.CURSOR_FETCH)
+    with pytest.raises(TypeError):
+        reqscope._core.CursorMethod(sqlite3.Cursor.execute, reqscope._core.CURSOR_EXECUTE, 5)
+
+
+def test_fetches_with_keywords_are_charged_and_return_every_row(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (v INTEGER)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(25)])
+    with reqscope.profile() as scope:
+        cursor = connection.execute("SELECT v FROM t ORDER BY v")
+        first = cursor.fetchmany(size=20)
+        rest = cursor.fetchall()
+    assert [v for (v,) in first + rest] == list(range(25))
+    [query] = scope.report.to_dict()["sql"]["queries"]
+    assert query["rows"] == 25
+
+
+def test_a_failed_execute_is_recorded_as_failed_and_the_error_kept(sqlite_hooked):
+    connection = sqlite3.connect(":memory:")
+    with reqscope.profile() as scope:
+        with pytest.raises(sqlite3.OperationalError, match="no such table: missing") as raised:
+            connection.cursor().execute("SELECT * FROM missing")
+    assert raised.value.__traceback__ is not None
+    sql = scope.report.to_dict()["sql"]
+    assert sql["count"] == 1 and sql["errors"] == 1
