@@ -194,17 +194,10 @@ def _sync_recording_methods(base, with_executemany):
         _sql_end(token, _rows_changed(self), False)
         return result
 
-    def fetchone(self):
-        return _sql_fetch(base_fetchone, self)
-
-    def fetchmany(self, size=0):
-        return _sql_fetch(base_fetchmany, self, size)
-
-    def fetchall(self):
-        return _sql_fetch(base_fetchall, self)
-
-    methods = {"execute": execute, "fetchone": fetchone, "fetchmany": fetchmany,
-               "fetchall": fetchall}
+    fetch = _core.CURSOR_FETCH  # The fetches in C (_core.CursorMethod): no frame of ours.
+    methods = {"execute": execute, "fetchone": _core.CursorMethod(base_fetchone, fetch),
+               "fetchmany": _core.CursorMethod(base_fetchmany, fetch),
+               "fetchall": _core.CursorMethod(base_fetchall, fetch)}
     if with_executemany:
         methods["executemany"] = executemany
     return methods

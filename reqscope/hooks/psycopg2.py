@@ -159,16 +159,14 @@ class RecordingCursor(_c_cursor):
         _sql_end(token, _rows_changed(self), False)  # A procedure may write: never EXPLAINed.
         return result
 
-    def fetchone(self):
-        return _sql_fetch(_fetchone, self)
+    fetchone = _core.CursorMethod(_fetchone, _core.CURSOR_FETCH)  # In C: no frame of ours.
 
     def fetchmany(self, size=None):
         if size is None:
             return _sql_fetch(_fetchmany, self)
         return _sql_fetch(_fetchmany, self, size)
 
-    def fetchall(self):
-        return _sql_fetch(_fetchall, self)
+    fetchall = _core.CursorMethod(_fetchall, _core.CURSOR_FETCH)
 
 
 _explain.register_explainer(RecordingCursor, _explain_unnamed_cursor)
