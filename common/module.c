@@ -25,12 +25,6 @@
 #define BUILT_PORTABLE 0
 #endif
 
-static int
-is_idle(void)
-{
-    return atomic_load_explicit(&rs_active_scopes, memory_order_relaxed) == 0;
-}
-
 /* Fingerprints a str or bytes argument; returns 0, or -1 with an exception set. */
 static int
 fingerprint_argument(PyObject *sql, rs_fingerprint *fp)
@@ -141,7 +135,7 @@ PyDoc_STRVAR(is_active_doc, "is_active() -> bool\n\nWhether any scope is active 
 static PyObject *
 is_active(PyObject *module, PyObject *unused)
 {
-    return PyBool_FromLong(!is_idle());
+    return PyBool_FromLong(!rs_is_idle());
 }
 
 PyDoc_STRVAR(enter_scope_doc,

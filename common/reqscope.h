@@ -81,6 +81,13 @@ int rs_scope_options_copy(PyObject *source, rs_scope_options *options);
 /* Scopes entered and not yet exited, process-wide. Read without the GIL by hooks. */
 extern atomic_long rs_active_scopes;
 
+/* Whether no scope is active anywhere: the one test a hook makes before returning. */
+static inline int
+rs_is_idle(void)
+{
+    return atomic_load_explicit(&rs_active_scopes, memory_order_relaxed) == 0;
+}
+
 /* The ContextVar holding the current scope (set by module init). */
 extern PyObject *rs_scope_var;
 

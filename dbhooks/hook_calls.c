@@ -29,12 +29,6 @@ static PyObject *fetch_explainer;
 /* Interned, made at init. */
 static PyObject *str_connection, *str_alias, *str_rowcount, *str_cursor, *str_alias_attribute;
 
-static int
-is_idle(void)
-{
-    return atomic_load_explicit(&rs_active_scopes, memory_order_relaxed) == 0;
-}
-
 /* Starts timing a statement in the current scope: its token, or -1 when no scope records it. */
 static int
 begin_statement(PyObject *connection, PyObject *cursor, PyObject *alias, PyObject *sql,
@@ -71,6 +65,32 @@ end_statement(long token, long long rowcount, int failed, uint64_t *fingerprint)
     return explain;
 }
 
+/* The cursor's rowcount after a statement, or -1. */
+static long long
+rowcount_of(PyObject *cursor)
+{
+    PyObject *rowcount = PyObject_GetAttr(cursor, str_rowcount);
+    long long value = rowcount != NULL && PyLong_Check(rowcount) ? PyLong_AsLongLong(rowcount) : -1;
+    Py_XDECREF(rowcount);
+    PyErr_Clear();
+    return value;
+}
+
+/* Records the statement of `token` after its call returned `result`: NULL when the call
+ * failed (its exception is kept), else with the rowcount of `cursor` (-1 when `cursor` is NULL).
+ * Returns 1 with the fingerprint in `*fingerprint` when the statement should be EXPLAINed. */
+static int
+finish_statement(int token, PyObject *result, PyObject *cursor, uint64_t *fingerprint)
+{
+    if (result == NULL) {
+        rs_saved_error error = rs_error_save();
+        end_statement(token, -1, 1, fingerprint);
+        rs_error_restore(error);
+        return 0;
+    }
+    return end_statement(token, cursor != NULL ? rowcount_of(cursor) : -1, 0, fingerprint);
+}
+
 /* Runs the explainer for a read of `cursor`; a failure is swallowed (the finding has no plan). */
 static void
 explain(PyObject *cursor, uint64_t fingerprint, PyObject *sql, PyObject *params)
@@ -105,7 +125,7 @@ fetched_rows(PyObject *result)
 static PyObject *
 fetch(PyObject *method, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    if (is_idle() || PyVectorcall_NARGS(nargsf) < 1) {
+    if (rs_is_idle() || PyVectorcall_NARGS(nargsf) < 1) {
         return PyObject_Vectorcall(method, args, nargsf, kwnames);
     }
     uint64_t start = rs_now_ns();
@@ -137,7 +157,7 @@ PyDoc_STRVAR(sql_begin_doc,
 static PyObject *
 sql_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (is_idle()) {
+    if (rs_is_idle()) {
         Py_RETURN_NONE;
     }
     if (nargs != 6) {
@@ -241,17 +261,6 @@ alias_of(cursor_method *self, PyObject *connection)
     return alias;
 }
 
-/* The cursor's rowcount after a statement, or -1. */
-static long long
-rowcount_of(PyObject *cursor)
-{
-    PyObject *rowcount = PyObject_GetAttr(cursor, str_rowcount);
-    long long value = rowcount != NULL && PyLong_Check(rowcount) ? PyLong_AsLongLong(rowcount) : -1;
-    Py_XDECREF(rowcount);
-    PyErr_Clear();
-    return value;
-}
-
 /* execute(cursor, sql, *params), executemany(cursor, sql, seq) or executescript(cursor, sql),
  * timed and recorded; what the driver raises propagates, after the statement is recorded as
  * failed. */
@@ -259,7 +268,7 @@ static PyObject *
 execute(cursor_method *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (is_idle() || nargs < 2 || kwnames != NULL) {
+    if (rs_is_idle() || nargs < 2 || kwnames != NULL) {
         return PyObject_Vectorcall(self->method, args, nargsf, kwnames);
     }
     PyObject *cursor = args[0], *sql = args[1];
@@ -281,14 +290,8 @@ execute(cursor_method *self, PyObject *const *args, size_t nargsf, PyObject *kwn
     }
     PyObject *result = PyObject_Vectorcall(self->method, args, nargsf, kwnames);
     uint64_t fingerprint = 0;
-    if (result == NULL) {
-        rs_saved_error error = rs_error_save();
-        end_statement(token, -1, 1, &fingerprint);
-        rs_error_restore(error);
-        return NULL;
-    }
-    long long rowcount = self->kind == RS_CURSOR_EXECUTESCRIPT ? -1 : rowcount_of(cursor);
-    if (end_statement(token, rowcount, 0, &fingerprint) && self->kind == RS_CURSOR_EXECUTE) {
+    PyObject *counted = self->kind == RS_CURSOR_EXECUTESCRIPT ? NULL : cursor;
+    if (finish_statement(token, result, counted, &fingerprint) && self->kind == RS_CURSOR_EXECUTE) {
         explain(cursor, fingerprint, sql, nargs > 2 ? args[2] : NULL);
     }
     return result;
@@ -451,18 +454,14 @@ execute_wrapper_call(PyObject *callable, PyObject *const *args, size_t nargsf, P
     }
     PyObject *execute = args[0], *sql = args[1], *params = args[2], *context = args[4];
     PyObject *raw_cursor;
-    int token = is_idle() ? -1 : begin_django_statement(context, sql, params, args[3], &raw_cursor);
+    int token =
+        rs_is_idle() ? -1 : begin_django_statement(context, sql, params, args[3], &raw_cursor);
     PyObject *result = PyObject_Vectorcall(execute, args + 1, 4, NULL);
     if (token < 0) {
         return result;
     }
     uint64_t fingerprint = 0;
-    if (result == NULL) {
-        rs_saved_error error = rs_error_save();
-        end_statement(token, -1, 1, &fingerprint);
-        rs_error_restore(error);
-    }
-    else if (end_statement(token, rowcount_of(raw_cursor), 0, &fingerprint)) {
+    if (finish_statement(token, result, raw_cursor, &fingerprint)) {
         PyObject *connection = PyDict_GetItemWithError(context, str_connection);
         PyObject *outcome =
             connection != NULL
