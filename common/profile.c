@@ -38,6 +38,22 @@ static PyObject *str_settings, *str_core_options, *str_name, *str_on_report;
 static PyObject *cached_base, *cached_base_options, *overrides_cache;
 #define OVERRIDES_CACHE_MAX 256
 
+/* The most settings profile() overrides (OVERRIDABLE's length). */
+#define MAX_SETTINGS 32
+
+/* The last sets of overrides looked up, by the identity of their values: a call site passes the
+ * same objects each time (True, a module's float), so profile() finds its settings here without
+ * making and hashing a key, about 1.5 us cold after a request on the development VM. An entry
+ * holds references to its values, so no other object can take their addresses while it is
+ * kept. Emptied with overrides_cache. */
+#define RECENT_OVERRIDES 4
+typedef struct {
+    PyObject *values[MAX_SETTINGS]; /* Strong; NULL for a setting not given. */
+    PyObject *made;                 /* Strong (settings, options) tuple; NULL: an empty entry. */
+} recent_overrides_entry;
+static recent_overrides_entry recent_overrides[RECENT_OVERRIDES];
+static int recent_overrides_next; /* The entry replaced next. */
+
 typedef struct {
     PyObject_HEAD
     PyObject *name;      /* _name: str or None. */
@@ -88,6 +104,66 @@ config_ready(void)
     return 0;
 }
 
+/* A setting's value as profile() was given it: NULL when not given (or given None). */
+static inline PyObject *
+given_value(PyObject *value)
+{
+    return value == Py_None ? NULL : value;
+}
+
+/* The (settings, options) tuple kept for exactly these objects as `values`, borrowed; or NULL. */
+static PyObject *
+recent_overrides_find(PyObject **values, Py_ssize_t count)
+{
+    for (int e = 0; e < RECENT_OVERRIDES; e++) {
+        const recent_overrides_entry *entry = &recent_overrides[e];
+        Py_ssize_t same = 0; /* Leading values that are the entry's. */
+        while (entry->made != NULL && same < count &&
+               entry->values[same] == given_value(values[same])) {
+            same++;
+        }
+        if (entry->made != NULL && same == count) {
+            return entry->made;
+        }
+    }
+    return NULL;
+}
+
+/* Releases what a recent entry held (a copy taken out of the table: releasing may run Python
+ * code, which may look in the table). */
+static void
+release_recent_overrides(recent_overrides_entry *entry)
+{
+    for (int i = 0; i < MAX_SETTINGS; i++) {
+        Py_XDECREF(entry->values[i]);
+    }
+    Py_XDECREF(entry->made);
+}
+
+/* Keeps `made` for these `values`, in place of the oldest entry. */
+static void
+recent_overrides_keep(PyObject **values, Py_ssize_t count, PyObject *made)
+{
+    recent_overrides_entry *entry = &recent_overrides[recent_overrides_next];
+    recent_overrides_entry old = *entry;
+    recent_overrides_next = (recent_overrides_next + 1) % RECENT_OVERRIDES;
+    for (Py_ssize_t i = 0; i < MAX_SETTINGS; i++) {
+        entry->values[i] = i < count ? Py_XNewRef(given_value(values[i])) : NULL;
+    }
+    entry->made = Py_NewRef(made);
+    release_recent_overrides(&old);
+}
+
+static void
+recent_overrides_clear(void)
+{
+    for (int e = 0; e < RECENT_OVERRIDES; e++) {
+        recent_overrides_entry old = recent_overrides[e];
+        memset(&recent_overrides[e], 0, sizeof(recent_overrides[e]));
+        release_recent_overrides(&old);
+    }
+}
+
 /* The current settings (a new reference), made by current() the first time; the caches are
  * made for them if they are new. */
 static PyObject *
@@ -106,6 +182,7 @@ current_settings(void)
             return NULL;
         }
         PyDict_Clear(overrides_cache);
+        recent_overrides_clear();
         Py_XSETREF(cached_base, Py_NewRef(settings));
         Py_XSETREF(cached_base_options, options);
     }
@@ -180,8 +257,15 @@ settings_for(PyObject **values, Py_ssize_t count, PyObject **settings, PyObject 
         *options = Py_NewRef(cached_base_options);
         return 0;
     }
+    PyObject *made = recent_overrides_find(values, count);
+    if (made != NULL) {
+        Py_DECREF(base);
+        *settings = Py_NewRef(PyTuple_GET_ITEM(made, 0));
+        *options = Py_NewRef(PyTuple_GET_ITEM(made, 1));
+        return 0;
+    }
     PyObject *key = overrides_key(values, count, given);
-    PyObject *made = key != NULL ? PyDict_GetItemWithError(overrides_cache, key) : NULL;
+    made = key != NULL ? PyDict_GetItemWithError(overrides_cache, key) : NULL;
     Py_XINCREF(made);
     if (made == NULL && PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -194,6 +278,11 @@ settings_for(PyObject **values, Py_ssize_t count, PyObject **settings, PyObject 
     }
     if (made == NULL) {
         made = make_overridden(values, count, base, key);
+    }
+    /* Kept by identity only for hashable values (a list can change under the same identity),
+     * and only while the settings they were made from are current. */
+    if (made != NULL && key != NULL && cached_base == base) {
+        recent_overrides_keep(values, count, made);
     }
     Py_XDECREF(key);
     Py_DECREF(base);
@@ -262,9 +351,9 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
     }
     PyObject *name = PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : NULL;
     PyObject *on_report = NULL;
-    PyObject *values[32] = {NULL};
+    PyObject *values[MAX_SETTINGS] = {NULL};
     Py_ssize_t count = PyTuple_GET_SIZE(overridable);
-    if (count > 32) {
+    if (count > MAX_SETTINGS) {
         PyErr_SetString(PyExc_SystemError, "profile(): too many settings");
         return -1;
     }
@@ -330,23 +419,60 @@ profile_init(rs_profile *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
+/* asyncio as last seen in sys.modules, and its _get_running_loop and current_task: looked up
+ * again only when sys.modules holds another module (a program that re-imports asyncio). Looking
+ * them up by name at every CPU scope's entry made and hashed a str each time, about 2 us cold
+ * after a Django request on the development VM. Protected by the GIL. */
+static PyObject *str_asyncio, *asyncio_seen, *get_running_loop, *current_task;
+
+/* Points the cache above at `asyncio` (a module from sys.modules). Returns 0, or -1 when it
+ * lacks either function (an asyncio still being imported, which runs no loop yet): the cache is
+ * then empty, no exception is set, and the next entry looks again. */
+static int
+see_asyncio(PyObject *asyncio)
+{
+    PyObject *loop_getter = PyObject_GetAttrString(asyncio, "_get_running_loop");
+    PyObject *task_getter =
+        loop_getter != NULL ? PyObject_GetAttrString(asyncio, "current_task") : NULL;
+    Py_CLEAR(asyncio_seen);
+    Py_XSETREF(get_running_loop, task_getter != NULL ? loop_getter : NULL);
+    Py_XSETREF(current_task, task_getter);
+    if (task_getter == NULL) {
+        Py_XDECREF(loop_getter);
+        PyErr_Clear();
+        return -1;
+    }
+    asyncio_seen = Py_NewRef(asyncio);
+    return 0;
+}
+
 /* The running asyncio task's root coroutine (a new reference), for a CPU scope to sample its
  * awaits; NULL without an exception when there is none, NULL with one on error. asyncio is
  * looked up, not imported: a program that never imported it runs no task. */
 static PyObject *
 task_root_coroutine(void)
 {
-    PyObject *name = PyUnicode_FromString("asyncio");
-    PyObject *asyncio = name != NULL ? PyImport_GetModule(name) : NULL;
-    Py_XDECREF(name);
-    if (asyncio == NULL || asyncio == Py_None) {
-        Py_XDECREF(asyncio); /* Not imported, blocked (None in sys.modules), or an error. */
+    if (str_asyncio == NULL && (str_asyncio = PyUnicode_InternFromString("asyncio")) == NULL) {
         return NULL;
     }
+    /* sys.modules read directly: PyImport_GetModule also asks the module's __spec__ whether it
+     * is still initializing, an AttributeError raised and cleared each time (about 1 us). */
+    PyObject *asyncio = PyDict_GetItemWithError(PyImport_GetModuleDict(), str_asyncio);
+    if (asyncio == NULL || asyncio == Py_None) {
+        return NULL; /* Not imported, blocked (None in sys.modules), or an error. */
+    }
+    if (asyncio != asyncio_seen) {
+        Py_INCREF(asyncio); /* Borrowed, and looking its functions up may run Python code. */
+        int seen = see_asyncio(asyncio);
+        Py_DECREF(asyncio);
+        if (seen < 0) {
+            return NULL;
+        }
+    }
     PyObject *coroutine = NULL;
-    PyObject *loop = PyObject_CallMethod(asyncio, "_get_running_loop", NULL);
+    PyObject *loop = PyObject_CallNoArgs(get_running_loop);
     if (loop != NULL && loop != Py_None) {
-        PyObject *task = PyObject_CallMethod(asyncio, "current_task", NULL);
+        PyObject *task = PyObject_CallNoArgs(current_task);
         if (task != NULL && task != Py_None) {
             coroutine = PyObject_CallMethod(task, "get_coro", NULL);
             if (coroutine != NULL && !PyCoro_CheckExact(coroutine)) {
@@ -356,7 +482,6 @@ task_root_coroutine(void)
         Py_XDECREF(task);
     }
     Py_XDECREF(loop);
-    Py_DECREF(asyncio);
     return coroutine;
 }
 

@@ -75,4 +75,10 @@ rs_raw_strndup(const char *text, size_t length)
 #define uthash_malloc(size) rs_raw_malloc(size)
 #define uthash_free(ptr, size) rs_raw_free(ptr)
 
+/* uthash reports an add that ran out of memory instead of calling exit(-1), its default, which
+ * would end the profiled program: the entry is then in no table, which RS_HASH_ADD_FAILED tells
+ * right after the HASH_ADD (the caller counts it as dropped and gives the entry back). */
+#define HASH_NONFATAL_OOM 1
+#define RS_HASH_ADD_FAILED(entry) ((entry)->hh.tbl == NULL)
+
 #endif /* RS_RAWALLOC_H */

@@ -8,7 +8,7 @@
  * N+1 detector, and (fingerprint, parameters, alias, write epoch) for duplicates: a write on an
  * alias starts a new epoch, so a read repeated after a write is not a duplicate. Nothing here
  * calls Python except the repr of parameters when show_params is on, and nothing allocates
- * through PyMem; tables live in raw memory and stop growing at their caps.
+ * through PyMem; tables live in their state's arena (raw memory) and stop growing at their caps.
  */
 #include "queries.h"
 
@@ -18,6 +18,15 @@
 #include "rawalloc.h"
 #include "utf8.h"
 
+/* uthash's own allocations (its table and buckets) come from the arena of the state being added
+ * to, like the entries: table_arena names it, set before each HASH_ADD. Nothing is given back
+ * before the arena's reset. Protected by the GIL. */
+static rs_arena *table_arena;
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(size) rs_arena_alloc(table_arena, size)
+#define uthash_free(ptr, size) ((void)(ptr))
+
 static inline uint64_t
 combine(uint64_t hash, uint64_t value)
 {
@@ -25,11 +34,12 @@ combine(uint64_t hash, uint64_t value)
     return hash * 0xff51afd7ed558ccdull;
 }
 
-/* The state of the last scope freed, kept for the next one (protected by the GIL, as are the
- * scopes that make and free states). A state is 6 KiB, a size that glibc's malloc serves from
- * its large bins, where a request first merges every small free chunk the program left
- * (malloc_consolidate): in callgrind on the Django view that was 30 k of the 34 k instructions
- * a request's SQL recording added, and most of its instruction-cache misses. */
+/* The state of the last scope freed, kept for the next one with its arena's first chunk
+ * (protected by the GIL, as are the scopes that make and free states). A state is 6 KiB, a size
+ * that glibc's malloc serves from its large bins, where a request first merges every small free
+ * chunk the program left (malloc_consolidate): in callgrind on the Django view that was 30 k of
+ * the 34 k instructions a request's SQL recording added, and most of its instruction-cache
+ * misses. */
 static rs_sql_state *spare_state;
 
 rs_sql_state *
@@ -38,14 +48,16 @@ rs_sql_state_new(void)
     rs_sql_state *state = spare_state;
     if (state != NULL) {
         spare_state = NULL;
+        rs_arena arena = state->arena; /* Reset when the state was freed. */
         memset(state, 0, sizeof(*state));
+        state->arena = arena;
     }
     else if ((state = (rs_sql_state *)rs_raw_calloc(1, sizeof(rs_sql_state))) == NULL) {
         return NULL;
     }
-    rs_keyset_init(&state->params_seen, RS_SQL_MAX_KEYS);
-    rs_keyset_init(&state->site_params_seen, RS_SQL_MAX_KEYS);
-    rs_keyset_init(&state->executions_seen, RS_SQL_MAX_KEYS);
+    rs_keyset_init(&state->params_seen, RS_SQL_MAX_KEYS, &state->arena);
+    rs_keyset_init(&state->site_params_seen, RS_SQL_MAX_KEYS, &state->arena);
+    rs_keyset_init(&state->executions_seen, RS_SQL_MAX_KEYS, &state->arena);
     return state;
 }
 
@@ -74,22 +86,14 @@ rs_sql_state_free(rs_sql_state *state)
         Py_CLEAR(state->recent[i].sql);
         Py_CLEAR(state->recent[i].params);
     }
-    rs_sql_site_use *use, *next_use;
-    HASH_ITER(hh, state->site_uses, use, next_use) {
-        HASH_DEL(state->site_uses, use);
-        rs_raw_free(use);
-    }
+    /* The entries go with the arena; only the references they hold are released here. */
     rs_sql_query *query, *next_query;
     HASH_ITER(hh, state->queries, query, next_query) {
-        HASH_DEL(state->queries, query);
-        rs_raw_free(query->text);
         Py_XDECREF(query->explain);
         Py_XDECREF(query->params_repr);
-        rs_raw_free(query);
     }
     rs_sql_callsite *callsite, *next_callsite;
     HASH_ITER(hh, state->callsites, callsite, next_callsite) {
-        HASH_DEL(state->callsites, callsite);
         for (int i = 0; i < callsite->depth; i++) {
             Py_DECREF(callsite->frames[i].code);
         }
@@ -97,17 +101,13 @@ rs_sql_state_free(rs_sql_state *state)
         Py_XDECREF(callsite->lazy_labeler);
         Py_XDECREF(callsite->file);
         Py_XDECREF(callsite->function);
-        rs_raw_free(callsite->frames);
-        rs_raw_free(callsite);
     }
-    rs_keyset_free(&state->params_seen);
-    rs_keyset_free(&state->site_params_seen);
-    rs_keyset_free(&state->executions_seen);
-    rs_raw_free(state->slow);
     if (spare_state == NULL) {
+        rs_arena_reset(&state->arena);
         spare_state = state;
     }
     else {
+        rs_arena_release(&state->arena);
         rs_raw_free(state);
     }
 }
@@ -127,24 +127,28 @@ intern_callsite(rs_sql_state *state, uint64_t hash, const rs_frame_ref *frames, 
         state->dropped.callsites++;
         return NULL;
     }
-    callsite = (rs_sql_callsite *)rs_raw_calloc(1, sizeof(*callsite));
-    rs_frame_ref *copy = (rs_frame_ref *)rs_raw_malloc(sizeof(rs_frame_ref) * (size_t)depth);
+    callsite = (rs_sql_callsite *)rs_arena_calloc(&state->arena, 1, sizeof(*callsite));
+    rs_frame_ref *copy =
+        (rs_frame_ref *)rs_arena_alloc(&state->arena, sizeof(rs_frame_ref) * (size_t)depth);
     if (callsite == NULL || copy == NULL) {
-        rs_raw_free(callsite);
-        rs_raw_free(copy);
+        state->dropped.memory++;
+        return NULL;
+    }
+    memcpy(copy, frames, sizeof(rs_frame_ref) * (size_t)depth);
+    callsite->hash = hash;
+    callsite->depth = depth;
+    callsite->frames = copy;
+    table_arena = &state->arena;
+    HASH_ADD(hh, state->callsites, hash, sizeof(callsite->hash), callsite);
+    if (RS_HASH_ADD_FAILED(callsite)) {
         state->dropped.memory++;
         return NULL;
     }
     for (int i = 0; i < depth; i++) {
-        copy[i] = frames[i];
         Py_INCREF(copy[i].code);
     }
-    callsite->hash = hash;
-    callsite->depth = depth;
-    callsite->frames = copy;
     callsite->lazy_owner = Py_XNewRef(lazy_owner);
     callsite->lazy_labeler = Py_XNewRef(lazy_labeler);
-    HASH_ADD(hh, state->callsites, hash, sizeof(callsite->hash), callsite);
     state->callsite_count++;
     return callsite;
 }
@@ -162,11 +166,9 @@ intern_query(rs_sql_state *state, const rs_fingerprint *fp)
         state->dropped.queries++;
         return NULL;
     }
-    query = (rs_sql_query *)rs_raw_calloc(1, sizeof(*query));
-    char *text = rs_raw_strndup(fp->text, fp->length);
+    query = (rs_sql_query *)rs_arena_calloc(&state->arena, 1, sizeof(*query));
+    char *text = rs_arena_strndup(&state->arena, fp->text, fp->length);
     if (query == NULL || text == NULL) {
-        rs_raw_free(query);
-        rs_raw_free(text);
         state->dropped.memory++;
         return NULL;
     }
@@ -174,7 +176,12 @@ intern_query(rs_sql_state *state, const rs_fingerprint *fp)
     query->text = text;
     query->kind = fp->kind;
     query->fp_flags = fp->flags;
+    table_arena = &state->arena;
     HASH_ADD(hh, state->queries, fingerprint, sizeof(query->fingerprint), query);
+    if (RS_HASH_ADD_FAILED(query)) {
+        state->dropped.memory++;
+        return NULL;
+    }
     state->query_count++;
     return query;
 }
@@ -192,7 +199,7 @@ intern_site_use(rs_sql_state *state, rs_sql_query *query, rs_sql_callsite *calls
         state->dropped.callsites++;
         return NULL;
     }
-    use = (rs_sql_site_use *)rs_raw_calloc(1, sizeof(*use));
+    use = (rs_sql_site_use *)rs_arena_calloc(&state->arena, 1, sizeof(*use));
     if (use == NULL) {
         state->dropped.memory++;
         return NULL;
@@ -200,7 +207,12 @@ intern_site_use(rs_sql_state *state, rs_sql_query *query, rs_sql_callsite *calls
     use->key = key;
     use->query = query;
     use->callsite = callsite;
+    table_arena = &state->arena;
     HASH_ADD(hh, state->site_uses, key, sizeof(use->key), use);
+    if (RS_HASH_ADD_FAILED(use)) {
+        state->dropped.memory++;
+        return NULL;
+    }
     state->site_use_count++;
     return use;
 }
@@ -461,7 +473,8 @@ log_if_slow(rs_sql_state *state, const rs_scope_options *options, rs_sql_recent 
         return 0;
     }
     if (state->slow == NULL) {
-        state->slow = (rs_sql_slow *)rs_raw_calloc(RS_SQL_MAX_SLOW, sizeof(rs_sql_slow));
+        state->slow =
+            (rs_sql_slow *)rs_arena_calloc(&state->arena, RS_SQL_MAX_SLOW, sizeof(rs_sql_slow));
     }
     if (state->slow != NULL && state->slow_count < RS_SQL_MAX_SLOW) {
         rs_sql_slow *entry = &state->slow[state->slow_count];

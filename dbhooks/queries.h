@@ -12,6 +12,7 @@
 #include "rawalloc.h" /* Before uthash.h: its tables use raw memory. */
 #include <uthash.h>
 
+#include "arena.h"
 #include "callsite.h"
 #include "fingerprint.h"
 #include "keyset.h"
@@ -101,7 +102,7 @@ typedef struct {
     int flags;
     uintptr_t conn_key, cursor_key; /* Identities only, never dereferenced. */
     const void *frame;              /* The hook's frame; NULL when connection-scoped. */
-    rs_fingerprint fingerprint;     /* Owned. */
+    rs_fingerprint fingerprint;     /* Owned (its text is raw memory, not the arena's). */
     uint64_t params_digest, alias_hash;
     rs_sql_callsite *callsite; /* Interned in this scope. */
     PyObject *sql, *params;    /* Strong. */
@@ -110,6 +111,7 @@ typedef struct {
 } rs_sql_inflight;
 
 typedef struct rs_sql_state {
+    rs_arena arena;             /* Every table below, their entries and the query texts. */
     rs_sql_query *queries;      /* By fingerprint. */
     rs_sql_callsite *callsites; /* By stack hash. */
     rs_sql_site_use *site_uses; /* By (fingerprint, stack) hash. */

@@ -95,10 +95,15 @@ rs__growth_request(PyObject *name, rs_growth_route **out)
             return -1;
         }
         route->hash = hash;
-        route->name = Py_NewRef(name);
         route->warmup = warmup;
         route->window_size = 1;
         HASH_ADD(hh, routes, hash, sizeof(route->hash), route);
+        if (RS_HASH_ADD_FAILED(route)) {
+            rs_raw_free(route);
+            dropped_routes++;
+            return -1;
+        }
+        route->name = Py_NewRef(name);
         route_count++;
     }
     *out = route;
@@ -148,12 +153,17 @@ rs__growth_site_for(rs_growth_route *route, PyObject *file, int line, PyObject *
     }
     site->hash = hash;
     site->route = route;
+    site->line = line;
+    HASH_ADD(hh, sites, hash, sizeof(site->hash), site);
+    if (RS_HASH_ADD_FAILED(site)) {
+        rs_raw_free(site);
+        dropped_sites++;
+        return NULL;
+    }
     site->file = Py_NewRef(file);
     site->function = Py_NewRef(function);
-    site->line = line;
     site->route_next = route->sites;
     route->sites = site;
-    HASH_ADD(hh, sites, hash, sizeof(site->hash), site);
     site_count++;
     return site;
 }

@@ -65,14 +65,20 @@ rs__mem_site_for(rs_mem_state *state, const rs_frame_ref *stack, int depth)
         state->dropped_sites++;
         return NULL;
     }
-    for (int i = 0; i < depth; i++) {
-        frames[i] = stack[i];
-        Py_INCREF(frames[i].code);
-    }
     site->hash = hash;
     site->depth = depth;
     site->frames = frames;
     HASH_ADD(hh, state->sites, hash, sizeof(site->hash), site);
+    if (RS_HASH_ADD_FAILED(site)) {
+        rs_raw_free(site);
+        rs_raw_free(frames);
+        state->dropped_sites++;
+        return NULL;
+    }
+    for (int i = 0; i < depth; i++) {
+        frames[i] = stack[i];
+        Py_INCREF(frames[i].code);
+    }
     state->site_count++;
     return site;
 }

@@ -194,6 +194,11 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
         stack->depth = (uint32_t)depth;
         memcpy(stack->names, names, sizeof(uint32_t) * depth);
         HASH_ADD(hh, state->stacks, hash, sizeof(stack->hash), stack);
+        if (RS_HASH_ADD_FAILED(stack)) {
+            rs_raw_free(stack);
+            state->dropped_stacks++;
+            return;
+        }
         state->stack_count++;
     }
     stack->samples++;

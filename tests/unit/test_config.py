@@ -71,6 +71,17 @@ def test_overrides_are_kept_per_settings_and_never_confuse_a_bool_with_an_int():
     assert reqscope.profile()._settings is _config.current()
 
 
+def test_overrides_found_by_the_identity_of_their_values_are_never_another_value():
+    """profile() finds recent overrides by their objects' identity: a float freed and its
+    address given to the next one must not bring back the first one's settings."""
+    for tenths in range(50, 150):
+        slow_ms = float(tenths) / 10  # A new object each time, freed after the call.
+        assert reqscope.profile(slow_ms=slow_ms)._settings.slow_ms == slow_ms
+    interval = 0.002
+    first = reqscope.profile(cpu=True, interval=interval)._settings
+    assert reqscope.profile(cpu=True, interval=interval)._settings is first
+
+
 def test_profile_arguments_are_checked_where_the_profile_is_made():
     with pytest.raises(TypeError, match="at most 1 positional"):
         reqscope.profile("a", "b")

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 
 import pytest
 
@@ -245,6 +246,25 @@ def test_awaited_time_goes_to_the_requests_suspended_coroutine_chain():
     assert "busy_other_task" not in totals and "spin" not in totals, totals
     assert totals.get("fetch_remote", 0) >= 0.75 * report["wall_ms"], totals
     assert report["cpu"]["off_cpu_ms"] >= 0.75 * report["wall_ms"]
+
+
+def test_a_cpu_scope_looks_asyncio_up_again_when_sys_modules_holds_another(monkeypatch):
+    """The running loop is asked through the asyncio in sys.modules, whichever it is now; one
+    that is still being imported (no functions yet) runs no loop and never fails the scope."""
+    asked = []
+    stand_in = types.ModuleType("asyncio")
+    stand_in._get_running_loop = lambda: asked.append("loop")  # Returns None: no loop.
+    stand_in.current_task = lambda: None
+    monkeypatch.setitem(sys.modules, "asyncio", stand_in)
+    with reqscope.profile(cpu=True, on_report=None):
+        pass
+    assert asked == ["loop"]
+    monkeypatch.setitem(sys.modules, "asyncio", types.ModuleType("asyncio"))
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        spin(0.005)
+    assert scope.report.to_dict()["cpu"]["samples"] > 0
+    monkeypatch.undo()
+    test_awaited_time_goes_to_the_requests_suspended_coroutine_chain()
 
 
 def test_an_idle_sampler_thread_goes_away_and_comes_back_when_needed():
