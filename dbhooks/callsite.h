@@ -24,10 +24,9 @@ typedef struct {
 } rs_frame_ref;
 
 typedef struct {
-    uint64_t hash;                                      /* Of the pairs; identifies the stack. */
-    int depth;                                          /* Pairs filled. */
-    rs_frame_ref frames[RS_CALLSITE_MAX_DEPTH];         /* Innermost first. */
-    const void *frame_addresses[RS_CALLSITE_MAX_DEPTH]; /* For nesting checks only. */
+    uint64_t hash;                              /* Of the pairs; identifies the stack. */
+    int depth;                                  /* Pairs filled. */
+    rs_frame_ref frames[RS_CALLSITE_MAX_DEPTH]; /* Innermost first. */
     PyObject *lazy_owner;   /* "self" of a registered lazy-loader frame, borrowed, or NULL. */
     PyObject *lazy_labeler; /* Its labeler, borrowed, or NULL. */
 } rs_callsite_capture;
@@ -37,6 +36,11 @@ void rs_callsite_capture_stack(rs_callsite_capture *out);
 
 /* The innermost frame running on this thread (the hook's caller), for nesting checks. */
 const void *rs_callsite_current_frame(void);
+
+/* Whether `frame`, from rs_callsite_current_frame, is among the frames a capture would keep
+ * now (the innermost RS_CALLSITE_MAX_DEPTH): a statement begun there encloses this one. Holds
+ * the GIL; cannot fail. */
+int rs_callsite_frame_is_running(const void *frame);
 
 /*
  * Registers `code` as a lazy-loader frame: when a statement runs below it, its first local is
@@ -97,13 +101,12 @@ rs__callsite_begin(rs_callsite_capture *out)
 
 /* Internal to dbhooks: keeps one visible frame (below RS_CALLSITE_MAX_DEPTH) and hashes it. */
 static inline void
-rs__callsite_keep(rs_callsite_capture *out, PyCodeObject *code, int instruction, const void *frame)
+rs__callsite_keep(rs_callsite_capture *out, PyCodeObject *code, int instruction)
 {
     out->hash = rs__callsite_mix(rs__callsite_mix(out->hash, (uint64_t)(uintptr_t)code),
                                  (uint64_t)instruction);
     out->frames[out->depth].code = code;
     out->frames[out->depth].instruction = instruction;
-    out->frame_addresses[out->depth] = frame;
     out->depth++;
 }
 

@@ -17,6 +17,23 @@ rs_callsite_current_frame(void)
     return rs_compat_current_frame(PyThreadState_Get());
 }
 
+int
+rs_callsite_frame_is_running(const void *wanted)
+{
+    int depth = 0; /* Visible frames passed, as a capture counts them. */
+    for (rs_pyframe *frame = rs_compat_current_frame(PyThreadState_Get());
+         frame != NULL && depth < RS_CALLSITE_MAX_DEPTH; frame = frame->previous) {
+        if (!rs_compat_frame_is_visible(frame)) {
+            continue;
+        }
+        if (frame == wanted) {
+            return 1;
+        }
+        depth++;
+    }
+    return 0;
+}
+
 void
 rs_callsite_capture_stack(rs_callsite_capture *out)
 {
@@ -34,6 +51,6 @@ rs_callsite_capture_stack(rs_callsite_capture *out)
                 out->lazy_labeler = out->lazy_owner ? labeler : NULL;
             }
         }
-        rs__callsite_keep(out, code, rs_compat_frame_instruction(frame), frame);
+        rs__callsite_keep(out, code, rs_compat_frame_instruction(frame));
     }
 }

@@ -7,9 +7,9 @@
  * objects for the interpreter's frames (cached by CPython for the frame's life), so a capture
  * allocates, which the SQL hook may do; the native capture does not. A frame's identity for the
  * nesting checks is its frame object, which rs_callsite_current_frame returns for the innermost
- * frame: the same object the capture lists first. Code objects are borrowed: each frame on the
- * stack holds its own. The "self" of a registered lazy loader is read with PyFrame_GetVar
- * (CPython 3.12+); on 3.11 the lazy-loader label degrades to none.
+ * frame and rs_callsite_frame_is_running meets again walking out. Code objects are borrowed: each
+ * frame on the stack holds its own. The "self" of a registered lazy loader is read with
+ * PyFrame_GetVar (CPython 3.12+); on 3.11 the lazy-loader label degrades to none.
  */
 #include "callsite.h"
 
@@ -21,6 +21,25 @@ const void *
 rs_callsite_current_frame(void)
 {
     return PyEval_GetFrame();
+}
+
+int
+rs_callsite_frame_is_running(const void *wanted)
+{
+    PyFrameObject *frame = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    int depth = 0, found = 0; /* Visible frames passed, as a capture counts them. */
+    while (frame != NULL && depth < RS_CALLSITE_MAX_DEPTH && !found) {
+        if (PyFrame_GetLasti(frame) >= 0) {
+            found = (const void *)frame == wanted;
+            depth++;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame); /* Its interpreter frame keeps it while it runs. */
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    PyErr_Clear(); /* A frame object that could not be made ends the walk there. */
+    return found;
 }
 
 /* The first local ("self") of `frame` running `code`, borrowed from the frame, or NULL. */
@@ -61,7 +80,7 @@ rs_callsite_capture_stack(rs_callsite_capture *out)
                     out->lazy_labeler = out->lazy_owner ? labeler : NULL;
                 }
             }
-            rs__callsite_keep(out, code, instruction, frame);
+            rs__callsite_keep(out, code, instruction);
         }
         Py_DECREF(code); /* The frame keeps it. */
         PyFrameObject *back = PyFrame_GetBack(frame);

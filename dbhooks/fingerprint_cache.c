@@ -6,15 +6,14 @@
  * names, and compares length and both hashes. The text itself is not kept: a statement may
  * carry literal values, and reqscope keeps no values unless asked (its normalized text has
  * them replaced). Two different texts of one length with both hashes equal, the only way to
- * get a wrong answer, is a 2^-128 event. A hit hands out a copy of the fingerprint (its
- * normalized text duplicated), which the caller owns as if rs_fp_normalize had made it.
- * Everything is raw memory (rawalloc.h), never PyMem.
+ * get a wrong answer, is a 2^-128 event. Either way the caller gets a copy of the fingerprint
+ * whose text is in the caller's arena (the scope's SQL state's): a statement's fingerprint
+ * then costs no malloc and no free, where a copy of its own was both, cold, twice per
+ * statement when two layers see it. The slots are raw memory (rawalloc.h), never PyMem.
  */
 #include "fingerprint_cache.h"
 
 #include <string.h>
-
-#include "rawalloc.h"
 
 typedef struct {
     uint64_t hash, check;  /* Two hashes of the statement's bytes. */
@@ -52,12 +51,12 @@ text_hashes(const char *text, size_t length, uint64_t *hash, uint64_t *check)
     *check = mix(second, tail, 0xc4ceb9fe1a85ec53ull);
 }
 
-/* A copy of `from` into `to`, its text duplicated. Returns 0, or -1 when out of memory. */
+/* `from` in `to`, its text copied into `arena`. Returns 0, or -1 when out of memory. */
 static int
-copy_fingerprint(const rs_fingerprint *from, rs_fingerprint *to)
+copy_fingerprint(const rs_fingerprint *from, rs_arena *arena, rs_fingerprint *to)
 {
     *to = *from;
-    to->text = rs_raw_strndup(from->text, from->length);
+    to->text = rs_arena_strndup(arena, from->text, from->length);
     if (to->text == NULL) {
         memset(to, 0, sizeof(*to));
         return -1;
@@ -66,25 +65,33 @@ copy_fingerprint(const rs_fingerprint *from, rs_fingerprint *to)
 }
 
 int
-rs_fp_cache_normalize(const char *sql, size_t length, rs_fingerprint *out)
+rs_fp_cache_normalize(const char *sql, size_t length, rs_arena *arena, rs_fingerprint *out)
 {
-    if (length > RS_FP_CACHE_MAX_TEXT) {
-        return rs_fp_normalize(sql, length, out);
+    uint64_t hash = 0, check = 0;
+    cache_slot *slot = NULL; /* Where the result is kept; NULL for a text too long to keep. */
+    if (length <= RS_FP_CACHE_MAX_TEXT) {
+        text_hashes(sql, length, &hash, &check);
+        slot = &slots[hash % RS_FP_CACHE_SLOTS];
+        if (slot->used && slot->hash == hash && slot->check == check && slot->length == length) {
+            return copy_fingerprint(&slot->result, arena, out);
+        }
     }
-    uint64_t hash, check;
-    text_hashes(sql, length, &hash, &check);
-    cache_slot *slot = &slots[hash % RS_FP_CACHE_SLOTS];
-    if (slot->used && slot->hash == hash && slot->check == check && slot->length == length) {
-        return copy_fingerprint(&slot->result, out);
-    }
-    if (rs_fp_normalize(sql, length, out) < 0) {
+    rs_fingerprint made;
+    if (rs_fp_normalize(sql, length, &made) < 0) {
+        memset(out, 0, sizeof(*out));
         return -1;
     }
-    /* Kept for next time; a copy that cannot be made only leaves the slot empty. */
+    int copied = copy_fingerprint(&made, arena, out);
+    if (slot == NULL) {
+        rs_fp_release(&made);
+        return copied;
+    }
+    /* Kept for next time, even when the caller's copy could not be made. */
     rs_fp_release(&slot->result);
-    slot->used = copy_fingerprint(out, &slot->result) == 0;
+    slot->result = made;
+    slot->used = 1;
     slot->hash = hash;
     slot->check = check;
     slot->length = length;
-    return 0;
+    return copied;
 }

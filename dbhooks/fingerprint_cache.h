@@ -11,6 +11,7 @@
 #ifndef RS_FINGERPRINT_CACHE_H
 #define RS_FINGERPRINT_CACHE_H
 
+#include "arena.h"
 #include "fingerprint.h"
 
 /* Statement texts kept: a direct-mapped table, the newest text taking its slot. */
@@ -20,10 +21,11 @@
 #define RS_FP_CACHE_MAX_TEXT 8192
 
 /*
- * Like rs_fp_normalize (the same result in `out`, which the caller releases with
- * rs_fp_release), from the cache when `sql` was seen before. Returns 0, or -1 when memory ran
- * out (`out` is then empty). Not thread-safe: the SQL hooks call it with the GIL held.
+ * Like rs_fp_normalize (the same result in `out`), from the cache when `sql` was seen before.
+ * The normalized text is copied into `arena`: the caller never releases `out`, whose text
+ * lives until the arena's reset. Returns 0, or -1 when memory ran out (`out` is then empty).
+ * Not thread-safe: the SQL hooks call it with the GIL held.
  */
-int rs_fp_cache_normalize(const char *sql, size_t length, rs_fingerprint *out);
+int rs_fp_cache_normalize(const char *sql, size_t length, rs_arena *arena, rs_fingerprint *out);
 
 #endif /* RS_FINGERPRINT_CACHE_H */

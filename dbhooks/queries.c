@@ -64,7 +64,6 @@ rs_sql_state_new(void)
 static void
 release_inflight(rs_sql_inflight *slot)
 {
-    rs_fp_release(&slot->fingerprint);
     Py_CLEAR(slot->sql);
     Py_CLEAR(slot->params);
     Py_CLEAR(slot->params_repr);
@@ -153,9 +152,10 @@ intern_callsite(rs_sql_state *state, uint64_t hash, const rs_frame_ref *frames, 
     return callsite;
 }
 
-/* Finds or adds the query of `fp`. Returns NULL when full or out of memory (counted). */
+/* Finds or adds the query of `fp`. A new query takes `fp`'s text when `fp` is in `state`'s own
+ * arena (`own_text`), a copy otherwise. Returns NULL when full or out of memory (counted). */
 static rs_sql_query *
-intern_query(rs_sql_state *state, const rs_fingerprint *fp)
+intern_query(rs_sql_state *state, const rs_fingerprint *fp, int own_text)
 {
     rs_sql_query *query;
     HASH_FIND(hh, state->queries, &fp->id, sizeof(fp->id), query);
@@ -167,7 +167,7 @@ intern_query(rs_sql_state *state, const rs_fingerprint *fp)
         return NULL;
     }
     query = (rs_sql_query *)rs_arena_calloc(&state->arena, 1, sizeof(*query));
-    char *text = rs_arena_strndup(&state->arena, fp->text, fp->length);
+    char *text = own_text ? fp->text : rs_arena_strndup(&state->arena, fp->text, fp->length);
     if (query == NULL || text == NULL) {
         state->dropped.memory++;
         return NULL;
@@ -279,12 +279,12 @@ sql_text(PyObject *sql, const char **text, size_t *length, char **owned)
 /* Whether a statement already in flight on `conn_key` encloses the one being begun: an
  * event-style layer's statement covers its connection; a wrapper's covers the frames below
  * its own; either way the inner layer sends the same statement, so the fingerprints agree.
+ * Asked before the call site is captured, which an enclosed statement never needs.
  * A connection-scoped statement still in flight when its own layer begins another one
  * on the same connection was abandoned (its end never came, say because another listener
  * raised): it is dropped and counted rather than hiding every later statement. */
 static int
-is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *capture, int flags,
-          uint64_t fingerprint)
+is_nested(rs_sql_state *state, uintptr_t conn_key, int flags, uint64_t fingerprint)
 {
     for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
         rs_sql_inflight *slot = &state->inflight[i];
@@ -300,13 +300,8 @@ is_nested(rs_sql_state *state, uintptr_t conn_key, const rs_callsite_capture *ca
         if (slot->fingerprint.id != fingerprint) {
             continue; /* Another statement run meanwhile (by a parameter's __hash__, say). */
         }
-        if (slot->frame == NULL) {
+        if (slot->frame == NULL || rs_callsite_frame_is_running(slot->frame)) {
             return 1;
-        }
-        for (int depth = 0; depth < capture->depth; depth++) {
-            if (capture->frame_addresses[depth] == slot->frame) {
-                return 1;
-            }
         }
     }
     return 0;
@@ -362,17 +357,16 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     size_t length;
     char *owned;
     if (sql_text(sql, &text, &length, &owned) < 0 ||
-        rs_fp_cache_normalize(text, length, &fingerprint) < 0) {
+        rs_fp_cache_normalize(text, length, &state->arena, &fingerprint) < 0) {
         rs_raw_free(owned);
         state->dropped.memory++;
         return -1;
     }
     rs_raw_free(owned);
-    rs_callsite_capture_stack(&capture);
-    if (state->inflight_count > 0 && is_nested(state, conn_key, &capture, flags, fingerprint.id)) {
-        rs_fp_release(&fingerprint);
+    if (state->inflight_count > 0 && is_nested(state, conn_key, flags, fingerprint.id)) {
         return -1;
     }
+    rs_callsite_capture_stack(&capture);
     int slot_index = -1;
     for (int i = 0; i < RS_SQL_MAX_INFLIGHT; i++) {
         if (!state->inflight[i].in_use) {
@@ -381,7 +375,6 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
         }
     }
     if (slot_index < 0) {
-        rs_fp_release(&fingerprint);
         state->dropped.inflight++;
         return -1;
     }
@@ -398,7 +391,7 @@ rs_sql_begin(rs_scope *scope, uintptr_t conn_key, uintptr_t cursor_key, PyObject
     slot->sql = Py_NewRef(sql);
     slot->params = Py_XNewRef(params);
     slot->params_repr = NULL;
-    slot->fingerprint = fingerprint; /* Owned by the slot from here. */
+    slot->fingerprint = fingerprint; /* Its text is in the state's arena. */
     slot->callsite = intern_callsite(state, capture.hash, capture.frames, capture.depth,
                                      capture.lazy_owner, capture.lazy_labeler);
     if (alias != NULL && PyUnicode_Check(alias) && PyUnicode_IS_ASCII(alias)) {
@@ -502,7 +495,7 @@ record(rs_scope *scope, const rs_sql_state *origin, const rs_sql_inflight *slot,
 {
     rs_sql_state *state = scope->sql;
     const rs_fingerprint *fp = &slot->fingerprint;
-    rs_sql_query *query = intern_query(state, fp);
+    rs_sql_query *query = intern_query(state, fp, state == origin);
 
     state->count++;
     state->time_ns += duration_ns;

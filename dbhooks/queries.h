@@ -102,7 +102,7 @@ typedef struct {
     int flags;
     uintptr_t conn_key, cursor_key; /* Identities only, never dereferenced. */
     const void *frame;              /* The hook's frame; NULL when connection-scoped. */
-    rs_fingerprint fingerprint;     /* Owned (its text is raw memory, not the arena's). */
+    rs_fingerprint fingerprint;     /* Its text is in the state's arena. */
     uint64_t params_digest, alias_hash;
     rs_sql_callsite *callsite; /* Interned in this scope. */
     PyObject *sql, *params;    /* Strong. */

@@ -303,9 +303,11 @@ TEST_IMPL(fp_invalid_utf8_passes_through)
 }
 
 /* The cache gives what rs_fp_normalize gives, for a text seen before or not, for texts that
- * share a slot, and for texts too long to keep; each result is the caller's own copy. */
+ * share a slot, and for texts too long to keep; each result's text is a copy in the caller's
+ * arena, which outlives the cache slot it came from. */
 TEST_IMPL(fingerprint_cache_agrees_with_normalize)
 {
+    rs_arena arena = RS_ARENA_EMPTY;
     static char long_text[RS_FP_CACHE_MAX_TEXT + 100];
     memset(long_text, ' ', sizeof(long_text) - 1);
     memcpy(long_text, "SELECT 1 FROM t WHERE a = 5", 27);
@@ -316,26 +318,29 @@ TEST_IMPL(fingerprint_cache_agrees_with_normalize)
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             rs_fingerprint expected, cached;
             ASSERT_EQ(rs_fp_normalize(texts[i], strlen(texts[i]), &expected), 0);
-            ASSERT_EQ(rs_fp_cache_normalize(texts[i], strlen(texts[i]), &cached), 0);
+            ASSERT_EQ(rs_fp_cache_normalize(texts[i], strlen(texts[i]), &arena, &cached), 0);
             ASSERT_EQ(cached.id, expected.id);
             ASSERT_EQ(cached.length, expected.length);
             ASSERT_EQ(memcmp(cached.text, expected.text, expected.length + 1), 0);
             ASSERT_EQ(cached.kind, expected.kind);
             ASSERT_EQ(cached.flags, expected.flags);
             ASSERT_EQ(cached.list_arity, expected.list_arity);
-            rs_fp_release(&cached);
             rs_fp_release(&expected);
         }
     }
-    /* Many distinct texts, far more than the slots: every answer still exact. */
+    /* Many distinct texts, far more than the slots: every answer still exact, and the first
+     * one's text intact after its slot was taken by others. */
     char text[64];
+    rs_fingerprint first;
+    ASSERT_EQ(rs_fp_cache_normalize("SELECT c FROM t0 WHERE x = 0", 28, &arena, &first), 0);
     for (int i = 0; i < 4 * RS_FP_CACHE_SLOTS; i++) {
         int length = snprintf(text, sizeof(text), "SELECT c%d FROM t%d WHERE x = %d", i % 97, i, i);
         rs_fingerprint expected, cached;
         ASSERT_EQ(rs_fp_normalize(text, (size_t)length, &expected), 0);
-        ASSERT_EQ(rs_fp_cache_normalize(text, (size_t)length, &cached), 0);
+        ASSERT_EQ(rs_fp_cache_normalize(text, (size_t)length, &arena, &cached), 0);
         ASSERT_EQ(cached.id, expected.id);
-        rs_fp_release(&cached);
         rs_fp_release(&expected);
     }
+    ASSERT_STREQ(first.text, "select c from t0 where x = ?");
+    rs_arena_release(&arena);
 }
