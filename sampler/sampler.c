@@ -70,6 +70,9 @@ typedef struct {
                               attached), or NULL: while another task runs, its await chain. */
     const void *scope;     /* The scope (only compared, never read): a task it spawned runs
                               in a copy of `context` holding it (context_reader.h). */
+    uint64_t serial;       /* This attachment's own number: a sample read for it is recorded
+                              only while it lasts, never into a state that took its place at
+                              the same address (a spare state reused by the next scope). */
 } attachment;
 
 /* The registry: protected by sampler_lock. */
@@ -91,7 +94,8 @@ static int woken;            /* The last wait was cut short by an attach. */
 static uint64_t detached_at; /* rs_now_ns() when the last attachment went. */
 static uint64_t last_interval = RS_SAMPLER_MAX_INTERVAL_NS; /* The last ticks' interval. */
 static pthread_t sampler_thread;
-static int atfork_installed; /* Written once with the GIL. */
+static int atfork_installed;       /* Written once with the GIL. */
+static uint64_t attachment_serial; /* The last attachment's serial. Under the lock. */
 
 static _Atomic uint64_t ticks;
 
@@ -117,6 +121,20 @@ init_wake(void)
 static rs_raw_stack raw_stack;
 static uint32_t stack_names[RS_STACK_MAX_DEPTH];
 
+/* The state of the last scope freed, kept for the next one with its arena's first chunk: a
+ * CPU scope then allocates nothing at its entry, and its stacks, which the sampler thread
+ * made, are not freed one by one from a Python thread (each a free into another thread's
+ * malloc arena, under that arena's lock). Protected by the GIL, which both hold. */
+static rs_cpu_state *spare_state;
+
+/* The arena uthash's own allocations (the stack table) come from: the state record_sample
+ * adds to. Protected by sampler_lock, under which only the sampler adds. */
+static rs_arena *table_arena;
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(size) rs_arena_alloc(table_arena, size)
+#define uthash_free(ptr, size) ((void)(ptr))
+
 rs_cpu_state *
 rs_cpu_state_new(uint64_t interval_ns)
 {
@@ -125,11 +143,18 @@ rs_cpu_state_new(uint64_t interval_ns)
         interval_ns = RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS;
     }
 #endif
-    rs_cpu_state *state = (rs_cpu_state *)rs_raw_calloc(1, sizeof(*state));
+    rs_cpu_state *state = spare_state;
     if (state != NULL) {
-        atomic_init(&state->references, 1);
-        state->interval_ns = interval_ns;
+        spare_state = NULL;
+        rs_arena arena = state->arena; /* Reset when the state was released. */
+        memset(state, 0, sizeof(*state));
+        state->arena = arena;
     }
+    else if ((state = (rs_cpu_state *)rs_raw_calloc(1, sizeof(*state))) == NULL) {
+        return NULL;
+    }
+    atomic_init(&state->references, 1);
+    state->interval_ns = interval_ns;
     return state;
 }
 
@@ -139,12 +164,14 @@ rs_cpu_state_release(rs_cpu_state *state)
     if (state == NULL || atomic_fetch_sub(&state->references, 1) != 1) {
         return;
     }
-    rs_cpu_stack *stack, *next;
-    HASH_ITER(hh, state->stacks, stack, next) {
-        HASH_DEL(state->stacks, stack);
-        rs_raw_free(stack);
+    if (spare_state == NULL) {
+        rs_arena_reset(&state->arena);
+        spare_state = state;
     }
-    rs_raw_free(state);
+    else {
+        rs_arena_release(&state->arena);
+        rs_raw_free(state);
+    }
 }
 
 static uint64_t
@@ -185,7 +212,8 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
             state->dropped_stacks++;
             return;
         }
-        stack = (rs_cpu_stack *)rs_raw_calloc(1, sizeof(*stack) + sizeof(uint32_t) * depth);
+        stack = (rs_cpu_stack *)rs_arena_calloc(&state->arena, 1,
+                                                sizeof(*stack) + sizeof(uint32_t) * depth);
         if (stack == NULL) {
             state->dropped_stacks++;
             return;
@@ -193,9 +221,9 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
         stack->hash = hash;
         stack->depth = (uint32_t)depth;
         memcpy(stack->names, names, sizeof(uint32_t) * depth);
+        table_arena = &state->arena;
         HASH_ADD(hh, state->stacks, hash, sizeof(stack->hash), stack);
         if (RS_HASH_ADD_FAILED(stack)) {
-            rs_raw_free(stack);
             state->dropped_stacks++;
             return;
         }
@@ -228,8 +256,8 @@ read_consistent_stack(PyThreadState *tstate, const void *context)
 
 /* A sample read during a tick, recorded once the lock is taken again. */
 typedef struct {
-    rs_cpu_state *state; /* As attached when the tick began; checked again before recording. */
-    int thread;          /* Index into threads. */
+    rs_cpu_state *state; /* As attached when the tick began. */
+    uint64_t serial;     /* Its attachment's: checked again before recording. */
     int unreadable;      /* The stack could not be read consistently: only counted. */
     uint64_t wall_ns, cpu_ns;
     int depth, truncated;
@@ -262,7 +290,7 @@ queue_sample(const attachment *each, uint64_t wall_ns, uint64_t cpu_ns, int unre
     }
     pending_sample *sample = &pending[pending_count++];
     sample->state = each->state;
-    sample->thread = each->thread;
+    sample->serial = each->serial;
     sample->unreadable = unreadable;
     sample->wall_ns = wall_ns;
     sample->cpu_ns = cpu_ns;
@@ -395,15 +423,15 @@ read_planned_stacks(void)
     }
 }
 
-/* Phase 3, lock held: records each pending sample into its state if that state is still
- * attached to that thread (a scope may have ended during phase 2). */
+/* Phase 3, lock held: records each pending sample into its state if the attachment it was
+ * read for still lasts (a scope may have ended during phase 2). */
 static void
 record_pending(uint64_t now_ns)
 {
     for (int p = 0; p < pending_count; p++) {
         const pending_sample *sample = &pending[p];
         for (int i = 0; i < attachment_count; i++) {
-            if (attachments[i].state != sample->state || attachments[i].thread != sample->thread) {
+            if (attachments[i].serial != sample->serial) {
                 continue;
             }
             if (sample->unreadable) {
@@ -693,7 +721,8 @@ rs_sampler_attach(rs_cpu_state *state, int whole_thread, const void *coroutine, 
     }
     threads[thread].users++;
     atomic_fetch_add(&state->references, 1);
-    attachments[attachment_count++] = (attachment){context, thread, state, coroutine, scope};
+    attachments[attachment_count++] =
+        (attachment){context, thread, state, coroutine, scope, ++attachment_serial};
     /* Kept for the grace after it ends, as if the thread had ticked for it: a scope shorter
      * than the thread's wake-up (it then finds nothing attached) would otherwise leave the
      * grace at an older, longer interval, and every such scope pay a signal. */

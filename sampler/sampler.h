@@ -29,6 +29,8 @@
 #include "rawalloc.h"
 #include <uthash.h>
 
+#include "arena.h"
+
 #define RS_SAMPLER_MIN_INTERVAL_NS 100000ull    /* 100 us. */
 #define RS_SAMPLER_MAX_INTERVAL_NS 100000000ull /* 100 ms. */
 #ifdef RS_PORTABLE
@@ -52,6 +54,7 @@ typedef struct rs_cpu_stack {
 /* What one scope collects. Owned by the scope; shared by reference with the threads it hands
  * work to (attachments), freed when the last reference goes. */
 typedef struct rs_cpu_state {
+    rs_arena arena; /* The stacks and their table: the sampler adds to it under its lock. */
     _Atomic int references;
     int closed; /* Detached for good (its scope ended); attaches are refused. Under the lock. */
     uint64_t interval_ns;
@@ -67,10 +70,10 @@ typedef struct rs_cpu_state {
 } rs_cpu_state;
 
 /* A new state sampling every `interval_ns` (portable build: at least every
- * RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS), or NULL when out of memory. */
+ * RS_SAMPLER_PORTABLE_MIN_INTERVAL_NS), or NULL when out of memory. Holds the GIL. */
 rs_cpu_state *rs_cpu_state_new(uint64_t interval_ns);
 
-/* Releases one reference; the last frees the state. */
+/* Releases one reference; the last frees the state. Holds the GIL. */
 void rs_cpu_state_release(rs_cpu_state *state);
 
 /*

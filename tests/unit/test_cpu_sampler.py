@@ -439,3 +439,18 @@ def test_a_scope_right_after_another_is_sampled_from_its_start(earlier_interval)
         with reqscope.profile(cpu=True, interval=0.001, on_report=None) as scope:
             a(0.03)
         assert scope.report.to_dict()["cpu"]["samples"] >= 10
+
+
+def test_a_scope_right_after_another_on_its_thread_never_gets_the_earlier_ones_samples():
+    """A scope's state is reused by the next scope, at the same address. A stack the sampler
+    read for the first scope while it ended (the read runs without the sampler's lock) must
+    not be recorded into the second one: 100 us ticks put many reads across the switch."""
+    leaked = []
+    for round_number in range(1500):
+        with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
+            a(0.0003)
+        with reqscope.profile(cpu=True, interval=0.0001, on_report=None) as scope:
+            b(0.0003)
+        if "a" in function_names(scope.report.to_dict()):
+            leaked.append(round_number)
+    assert leaked == [], f"{len(leaked)} of 1500 second scopes got a sample of the first"
