@@ -13,6 +13,19 @@ recording on, its default; for the Django view also ``sql=False``, which leaves 
 alone); pyinstrument at 1 ms; cProfile. Each profiler is started and stopped around each run
 (each request), as a middleware does, inside the clock; building or rendering a report is not.
 
+A batch first puts the variant's state in place (the sampler thread stopped, or started), then
+makes untimed runs of the variant, then times its runs: what is measured is the steady state
+of a server that serves one request after another, with reqscope or without. The untimed runs
+take what the batch's start leaves behind. The collector's pass before each batch
+(interleave.py) leaves the caches and branch predictors cold: on the Django view the first
+request after it took 27% longer than the fourth, the second 4%, the third 2%; and the
+baseline timed right after its state change (joining the sampler thread) came out 2% slower
+than an identical variant that followed it. So the view makes three untimed requests, and
+call_heavy one untimed run (28 ms). Idle goes on with untimed runs until the sampler thread's
+grace is over (it keeps its deadlines 20 ms after the last scope), so it is timed with the
+thread asleep, as between two distant requests, and without a sleep: a 25 ms sleep before a
+batch, even followed by one untimed request, left its requests 3% slower for ten requests.
+
 All variants run in this one process, interleaved (interleave.py): two processes that run the
 same code differ by several percent on call_heavy (their memory layouts differ), more than the
 costs to measure. So "no profiler" is reqscope imported but inert: before each of its batches
@@ -46,11 +59,18 @@ from workloads import call_heavy, django_view
 INTERVAL_SECONDS = 0.001
 BASELINE = "no profiler"
 IDLE = "reqscope installed, idle"
-# Rounds per table: each round times every variant once. reqscope's table resolves costs of a
-# fraction of a percent, the peers' costs of 80% and more.
-ROUNDS = 301
-PEER_ROUNDS = 31
-DJANGO_REQUESTS_PER_BATCH = 10
+# Rounds per table, and timed runs per batch: each round times every variant once. reqscope's
+# table resolves costs of a fraction of a percent, the peers' costs of 80% and more. A batch of
+# one request and many rounds: a burst of load from elsewhere spoils a few rounds, which the
+# median leaves out, instead of most batches of ten.
+CALL_HEAVY_ROUNDS, CALL_HEAVY_PEER_ROUNDS = 301, 31
+DJANGO_ROUNDS, DJANGO_PEER_ROUNDS = 801, 51
+DJANGO_REQUESTS_PER_BATCH = 5
+# Untimed runs before each batch's timed ones (see the module's documentation).
+CALL_HEAVY_WARM_UP_RUNS, DJANGO_WARM_UP_RUNS = 1, 3
+# Idle's untimed runs last at least this long: longer than the sampler thread's grace
+# (IDLE_GRACE_NS in sampler/sampler.c, 20 ms), after which it sleeps.
+SAMPLER_GRACE_SECONDS = 0.025
 # Targets for the added cost, in % of the baseline.
 TARGETS = {IDLE: 0.5, "reqscope cpu=True, 1 ms": 2.0, "reqscope cpu=True, 1 ms, sql=False": 2.0}
 # The database reqscope does not hook (opened before install()) and the one it does.
@@ -70,7 +90,8 @@ def stop_sampler():
 
 
 def start_sampler():
-    """A sampler thread that exists and sleeps, as after any earlier CPU scope."""
+    """A sampler thread that exists and, once its grace is over, sleeps, as after any earlier
+    CPU scope."""
     with reqscope.profile(name="start sampler", cpu=True, interval=INTERVAL_SECONDS,
                           on_report=None):
         pass
@@ -168,7 +189,9 @@ def check_idle(run):
     start_sampler()
     if thread_count() != threads_without + 1:
         raise AssertionError("reqscope's sampler thread did not start")
-    time.sleep(0.05)
+    settled = time.perf_counter() + SAMPLER_GRACE_SECONDS  # As idle's batches do.
+    while time.perf_counter() < settled:
+        run()
     ticks_before = _core.sampler_ticks()
     run()
     idle_ticks = _core.sampler_ticks() - ticks_before
@@ -198,11 +221,18 @@ def check_cprofile(run):
 # ---------------- Variants ----------------
 
 
-def batch(prepare, instrument, run, runs):
-    """A batch function: ``prepare()``, then ``runs`` runs each inside ``instrument()``;
-    milliseconds per run."""
+def batch(prepare, instrument, run, runs, warm_up_runs, settle_seconds=0.0):
+    """A batch function: ``prepare()``, ``warm_up_runs`` untimed runs each inside
+    ``instrument()``, more until ``settle_seconds`` have passed, then ``runs`` runs each inside
+    ``instrument()``; milliseconds per timed run."""
     def timed():
         prepare()
+        settled = time.perf_counter() + settle_seconds
+        warmed = 0
+        while warmed < warm_up_runs or time.perf_counter() < settled:
+            with instrument():
+                run()
+            warmed += 1
         start = time.perf_counter_ns()
         for _ in range(runs):
             with instrument():
@@ -211,7 +241,7 @@ def batch(prepare, instrument, run, runs):
     return timed
 
 
-def variants(plain_run, hooked_run, runs, runs_sql):
+def variants(plain_run, hooked_run, runs, warm_up_runs, runs_sql):
     """{name: (batch function, what its check saw)} for one workload.
 
     ``plain_run`` is one run on what reqscope does not hook, ``hooked_run`` the same on what
@@ -223,16 +253,19 @@ def variants(plain_run, hooked_run, runs, runs_sql):
     if runs_sql:
         reqscope_variants["reqscope cpu=True, 1 ms, sql=False"] = False
     result = {
-        BASELINE: (batch(stop_sampler, nothing, plain_run, runs), check_baseline(plain_run)),
-        IDLE: (batch(start_sampler, nothing, hooked_run, runs), check_idle(hooked_run)),
+        BASELINE: (batch(stop_sampler, nothing, plain_run, runs, warm_up_runs),
+                   check_baseline(plain_run)),
+        IDLE: (batch(start_sampler, nothing, hooked_run, runs, warm_up_runs,
+                     SAMPLER_GRACE_SECONDS), check_idle(hooked_run)),
     }
     for name, sql in reqscope_variants.items():
         instrument = reqscope_cpu(sql)
-        result[name] = (batch(start_sampler, instrument, hooked_run, runs),
+        result[name] = (batch(start_sampler, instrument, hooked_run, runs, warm_up_runs),
                         check_reqscope(instrument, hooked_run, runs, sql and runs_sql))
-    result["pyinstrument, 1 ms"] = (batch(stop_sampler, pyinstrument_profiler, plain_run, runs),
+    result["pyinstrument, 1 ms"] = (batch(stop_sampler, pyinstrument_profiler, plain_run, runs,
+                                          warm_up_runs),
                                     check_pyinstrument(plain_run))
-    result["cProfile"] = (batch(stop_sampler, cprofile_profiler, plain_run, runs),
+    result["cProfile"] = (batch(stop_sampler, cprofile_profiler, plain_run, runs, warm_up_runs),
                           check_cprofile(plain_run))
     return result
 
@@ -262,35 +295,41 @@ def django_runs():
 # ---------------- Tables ----------------
 
 
-def measure(title, workload_variants, names, rounds, runs):
+def measure(title, workload_variants, names, rounds, runs, warm_up_runs, targets):
     """The overhead table of the variants ``names`` (the baseline first), interleaved."""
     chosen = {name: workload_variants[name] for name in names}
     outcomes = compare({name: timed for name, (timed, _) in chosen.items()}, BASELINE, rounds)
     checks = {name: checked for name, (_, checked) in chosen.items()}
-    return overhead_table(title, outcomes, checks, BASELINE, TARGETS, rounds, runs)
+    return overhead_table(title, outcomes, checks, BASELINE, targets, rounds, runs,
+                          warm_up=f"{warm_up_runs} run(s)")
 
 
-def tables(title, workload_variants, runs):
-    """reqscope's table (the baseline, idle and active: small costs, many rounds) and the
-    peers' (the baseline, reqscope active, pyinstrument, cProfile: large costs, few rounds).
-    Apart, because in one rotation with the peers the baseline ran 2-3% slower than reqscope
-    idle on call_heavy, in two runs, and not when the peers were left out: the batches that
-    follow a profile hook's are disturbed (our guess: the interpreter state the hooks leave
-    behind), and reqscope's costs are a fraction of that."""
+def tables(title, workload_variants, runs, warm_up_runs, rounds, peer_rounds):
+    """reqscope's table (the baseline, idle and active: small costs, many rounds), where the
+    targets are judged, and the peers' (the baseline, reqscope active, pyinstrument, cProfile:
+    large costs, few rounds, too few to judge a 2% target). Apart, because in one rotation with
+    the peers the baseline ran 2-3% slower than reqscope idle on call_heavy, in two runs, and
+    not when the peers were left out: the batches that follow a profile hook's are disturbed
+    (our guess: the interpreter state the hooks leave behind), and reqscope's costs are a
+    fraction of that."""
     ours = [name for name in workload_variants if name.startswith("reqscope")]
     peers = [BASELINE, "reqscope cpu=True, 1 ms", "pyinstrument, 1 ms", "cProfile"]
-    return [measure(f"{title}: reqscope", workload_variants, [BASELINE, *ours], ROUNDS, runs),
-            measure(f"{title}: the peers", workload_variants, peers, PEER_ROUNDS, runs)]
+    return [measure(f"{title}: reqscope", workload_variants, [BASELINE, *ours], rounds, runs,
+                    warm_up_runs, TARGETS),
+            measure(f"{title}: the peers", workload_variants, peers, peer_rounds, runs,
+                    warm_up_runs, {})]
 
 
 def run():
     plain_request, hooked_request = django_runs()
+    requests, warm_up = DJANGO_REQUESTS_PER_BATCH, DJANGO_WARM_UP_RUNS
     return [
         *tables("CPU profiler overhead, call-heavy pure Python (ms per run)",
-                variants(call_heavy.run_once, call_heavy.run_once, 1, runs_sql=False), 1),
+                variants(call_heavy.run_once, call_heavy.run_once, 1, CALL_HEAVY_WARM_UP_RUNS,
+                         runs_sql=False),
+                1, CALL_HEAVY_WARM_UP_RUNS, CALL_HEAVY_ROUNDS, CALL_HEAVY_PEER_ROUNDS),
         *tables(f"CPU profiler overhead, Django view through the test client (ms per request, "
-                f"{DJANGO_REQUESTS_PER_BATCH} requests per batch)",
-                variants(plain_request, hooked_request, DJANGO_REQUESTS_PER_BATCH,
-                         runs_sql=True),
-                DJANGO_REQUESTS_PER_BATCH),
+                f"{requests} requests per batch)",
+                variants(plain_request, hooked_request, requests, warm_up, runs_sql=True),
+                requests, warm_up, DJANGO_ROUNDS, DJANGO_PEER_ROUNDS),
     ]

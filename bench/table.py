@@ -47,14 +47,17 @@ def target_verdict(target, outcome, baseline):
     return f"<= {target}%: unsure"
 
 
-def overhead_table(title, outcomes, checks, baseline_name, targets, rounds, runs):
+def overhead_table(title, outcomes, checks, baseline_name, targets, rounds, runs,
+                   warm_up=""):
     """The table of an overhead benchmark: each variant's time per run and what it adds to
-    ``baseline_name``'s (interleave.Outcome values), its target in % and what its check saw."""
+    ``baseline_name``'s (interleave.Outcome values), its target in % and what its check saw.
+    ``warm_up`` says what each batch ran untimed before its timed runs, if anything."""
     baseline = outcomes[baseline_name].median
+    after = f" (after {warm_up} untimed)" if warm_up else ""  # Of the batch's variant.
     table = Table(title, ["variant", "ms/run", "added", "[95% CI]", "x baseline", "target",
                           "checked before timing"], notes=[
-        f"Medians of {rounds} interleaved rounds, {runs} run(s) per variant per round. 'added' "
-        "is the median of the per-round differences",
+        f"Medians of {rounds} interleaved rounds, {runs} timed run(s) per variant per "
+        f"round{after}. 'added' is the median of the per-round differences",
         "to the baseline in % of the baseline's median, with its 95% confidence interval; ~ "
         "marks one the noise hides. A target is met",
         "when the whole interval is within it, missed when the whole interval is above it."])
