@@ -381,16 +381,21 @@ def test_the_sampler_stops_waking_soon_after_the_last_scope():
 def test_a_scope_ended_before_the_sampler_woke_sets_the_grace_interval():
     """A scope shorter than the sampler's wake-up (it never sees it attached): the moment of
     deadlines after it still runs at its interval, not at an older scope's longer one, which
-    made the attach of every such short request signal the thread."""
-    with reqscope.profile(cpu=True, interval=0.1, on_report=None):
-        time.sleep(0.25)  # Ticked at 100 ms.
-    time.sleep(0.05)  # Past its grace: the sampler waits idle.
-    with reqscope.profile(cpu=True, interval=0.001, on_report=None):
-        pass
-    before = sampler_switches()
-    time.sleep(0.015)  # Within the 20 ms grace.
-    after = sampler_switches()
-    woken = sum(after[t] - before[t] for t in before if t in after)
+    made the attach of every such short request signal the thread. Tried up to three times: a
+    sampler thread kept off the CPU by the host for the whole 15 ms (seen once under ASan, in a
+    full suite) wakes zero times either way."""
+    for _ in range(3):
+        with reqscope.profile(cpu=True, interval=0.1, on_report=None):
+            time.sleep(0.25)  # Ticked at 100 ms.
+        time.sleep(0.05)  # Past its grace: the sampler waits idle.
+        with reqscope.profile(cpu=True, interval=0.001, on_report=None):
+            pass
+        before = sampler_switches()
+        time.sleep(0.015)  # Within the 20 ms grace.
+        after = sampler_switches()
+        woken = sum(after[t] - before[t] for t in before if t in after)
+        if woken >= 4:
+            break
     assert woken >= 4, (before, after)  # About 15 at 1 ms; at 100 ms, none.
 
 
