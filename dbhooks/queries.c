@@ -47,10 +47,10 @@ rs_sql_state_new(void)
 {
     rs_sql_state *state = spare_state;
     if (state != NULL) {
+        /* The arena was reset when the state was freed, and its in-flight slots released. */
         spare_state = NULL;
-        rs_arena arena = state->arena; /* Reset when the state was freed. */
-        memset(state, 0, sizeof(*state));
-        state->arena = arena;
+        memset(&state->queries, 0,
+               offsetof(rs_sql_state, aliases) - offsetof(rs_sql_state, queries));
     }
     else if ((state = (rs_sql_state *)rs_raw_calloc(1, sizeof(rs_sql_state))) == NULL) {
         return NULL;
