@@ -231,3 +231,24 @@ def test_parameters_by_content_for_mutable_bytes_and_never_falsely_for_unhashabl
     assert query_named(scope, "as view")["distinct_params"] == 2
     assert query_named(scope, "as value")["duplicates"] == 0
     assert query_named(scope, "as value")["distinct_params"] == 3
+
+
+def test_a_scope_after_a_busy_one_starts_from_empty_tables(library_db, tmp_path):
+    """A scope's SQL state is reused by the next one, which clears only what a scope starts
+    from: nothing of the first scope (its statements, cursors, aliases, writes) may show."""
+    other = sqlite3.connect(str(tmp_path / "other.db"))
+    other.execute("CREATE TABLE t (x)")
+    with reqscope.profile(on_report=None):
+        for book_id in range(1, 11):
+            library_db.execute("SELECT title FROM book WHERE id = ?", (book_id,)).fetchall()
+            other.execute("INSERT INTO t VALUES (?)", (book_id,))
+        open_cursor = library_db.execute("SELECT id FROM book")  # Its rows are never fetched.
+    with reqscope.profile() as scope:
+        library_db.execute("SELECT count(*) FROM author").fetchall()
+        library_db.execute("SELECT count(*) FROM author").fetchall()
+        open_cursor.fetchall()  # A cursor of the first scope: charged to no statement here.
+    sql = sql_section(scope)
+    assert sql["count"] == 2 and sql["duplicates"] == 1
+    assert [query["text"] for query in sql["queries"]] == ["select count(*) from author"]
+    assert [finding["kind"] for finding in sql["findings"]] == ["duplicate"]
+    other.close()
