@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "fingerprint.h"
 #include "params.h"
+#include "cursor_factory.h"
 #include "hook_calls.h"
 #include "queries.h"
 #include "console.h"
@@ -377,7 +378,7 @@ PyInit__core(void)
 #endif
     if (rs_params_init() < 0 || PyType_Ready(&rs_ScopeType) < 0 ||
         PyType_Ready(&rs_ScopeOptionsType) < 0 || rs_profile_init() < 0 ||
-        rs_hook_calls_init() < 0) {
+        rs_hook_calls_init() < 0 || rs_cursor_factory_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -396,6 +397,7 @@ PyInit__core(void)
         PyModule_AddObjectRef(module, "ProfileBase", (PyObject *)&rs_ProfileBaseType) < 0 ||
         PyModule_AddObjectRef(module, "CursorMethod", (PyObject *)&rs_CursorMethodType) < 0 ||
         PyModule_AddObjectRef(module, "ExecuteWrapper", (PyObject *)&rs_ExecuteWrapperType) < 0 ||
+        PyModule_AddObjectRef(module, "CursorFactory", (PyObject *)&rs_CursorFactoryType) < 0 ||
         PyModule_AddFunctions(module, rs_hook_call_functions) < 0 ||
         PyModule_AddIntConstant(module, "CURSOR_FETCH", RS_CURSOR_FETCH) < 0 ||
         PyModule_AddIntConstant(module, "CURSOR_EXECUTE", RS_CURSOR_EXECUTE) < 0 ||

@@ -57,17 +57,11 @@ def recording_cursor_class(base):
 
 @functools.cache
 def recording_connection_class(base):
-    """A subclass of connection class ``base`` whose cursors record."""
+    """A subclass of connection class ``base`` whose cursors record: its cursor(factory=None)
+    is a ``_core.CursorFactory``, which hands out cursors of the recording subclass of the
+    cursor class asked for (of a factory that is no cursor class, as asked)."""
     if getattr(base, "_reqscope_recording", False):
         return base
-    base_cursor = base.cursor
-
-    def cursor(self, factory=None):
-        if factory is None:
-            return base_cursor(self, recording_cursor_class(sqlite3.Cursor))
-        if isinstance(factory, type) and issubclass(factory, sqlite3.Cursor):
-            return base_cursor(self, recording_cursor_class(factory))
-        return base_cursor(self, factory)
 
     def execute(self, sql, *parameters):
         return self.cursor().execute(sql, *parameters)
@@ -80,7 +74,7 @@ def recording_connection_class(base):
 
     namespace = {
         "_reqscope_recording": True,
-        "cursor": cursor,
+        "cursor": _core.CursorFactory(base.cursor, recording_cursor_class, sqlite3.Cursor),
         "execute": execute,
         "executemany": executemany,
         "executescript": executescript,

@@ -141,6 +141,39 @@ def test_the_recording_cursor_methods_are_c_and_bind_like_functions(sqlite_hooke
     assert bound.__self__ is cursor
 
 
+def test_cursor_hands_out_recording_cursors_for_every_way_of_asking(sqlite_hooked):
+    """A recording connection's cursor() is C (_core.CursorFactory): no factory, a cursor class
+    by keyword or by position, and a factory that is no class all behave as the driver's."""
+
+    class AppCursor(sqlite3.Cursor):
+        pass
+
+    connection = sqlite3.connect(":memory:")
+    assert type(type(connection).__dict__["cursor"]) is reqscope._core.CursorFactory
+    plain = connection.cursor()
+    by_keyword = connection.cursor(factory=AppCursor)
+    by_position = connection.cursor(AppCursor)
+    for cursor in (plain, by_keyword, by_position):
+        assert getattr(type(cursor), "_reqscope_recording", False), type(cursor)
+    assert type(by_keyword) is type(by_position)  # One recording subclass per class asked for.
+    assert isinstance(by_keyword, AppCursor) and type(plain).__base__ is sqlite3.Cursor
+    made = []
+
+    def factory(owner):  # A callable that is no cursor class: called as the driver calls it.
+        made.append(owner)
+        return sqlite3.Cursor(owner)
+
+    assert type(connection.cursor(factory)) is sqlite3.Cursor and made == [connection]
+    with pytest.raises(TypeError):
+        connection.cursor(factory=AppCursor, colour="red")  # The driver's own refusal.
+    with pytest.raises(TypeError):
+        connection.cursor(factory=int)  # Not a cursor: the driver refuses it, as without us.
+    with reqscope.profile() as scope:
+        by_keyword.execute("SELECT 1").fetchall()
+        connection.cursor().execute("SELECT 2").fetchall()
+    assert statement_count(scope) == 2
+
+
 def test_a_cursor_method_refuses_what_it_cannot_wrap():
     with pytest.raises(ValueError, match="CURSOR_"):
         reqscope._core.CursorMethod(sqlite3.Cursor.execute, 9)
