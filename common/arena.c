@@ -130,3 +130,16 @@ rs_arena_release(rs_arena *arena)
     rs_raw_free(arena->kept);
     *arena = RS_ARENA_EMPTY;
 }
+
+void
+rs_arena_retire(rs_arena *arena, void *owner, void **spare)
+{
+    if (*spare == NULL) {
+        rs_arena_reset(arena);
+        *spare = owner;
+    }
+    else {
+        rs_arena_release(arena);
+        rs_raw_free(owner);
+    }
+}

@@ -42,4 +42,9 @@ void rs_arena_reset(rs_arena *arena);
 /* Takes back everything and frees all chunks; the arena is empty again. */
 void rs_arena_release(rs_arena *arena);
 
+/* Done with `owner`, raw memory (rawalloc.h) that holds `arena`: when `*spare` is empty, the
+ * owner goes there for its next user, its arena reset (the first chunk kept); otherwise the
+ * arena and the owner are freed. */
+void rs_arena_retire(rs_arena *arena, void *owner, void **spare);
+
 #endif /* RS_ARENA_H */

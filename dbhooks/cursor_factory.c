@@ -14,6 +14,7 @@
  * cursor(factory=None), the factory by position or by keyword.
  */
 #include "cursor_factory.h"
+#include "hook_calls.h"
 
 #include <stddef.h>
 
@@ -148,16 +149,6 @@ cursor_factory_dealloc(cursor_factory *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* As a function in a class: bound to an instance, called with it first. */
-static PyObject *
-cursor_factory_get(PyObject *self, PyObject *instance, PyObject *owner)
-{
-    if (instance == NULL || instance == Py_None) {
-        return Py_NewRef(self);
-    }
-    return PyMethod_New(self, instance);
-}
-
 static PyObject *
 cursor_factory_repr(cursor_factory *self)
 {
@@ -180,7 +171,7 @@ PyTypeObject rs_CursorFactoryType = {
     .tp_dealloc = (destructor)cursor_factory_dealloc,
     .tp_vectorcall_offset = offsetof(cursor_factory, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_descr_get = cursor_factory_get,
+    .tp_descr_get = rs__bind_like_a_function,
     .tp_repr = (reprfunc)cursor_factory_repr,
 };
 

@@ -360,9 +360,8 @@ cursor_method_dealloc(cursor_method *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* As a function in a class: bound to an instance, called with it first. */
-static PyObject *
-cursor_method_get(PyObject *self, PyObject *instance, PyObject *owner)
+PyObject *
+rs__bind_like_a_function(PyObject *self, PyObject *instance, PyObject *owner)
 {
     if (instance == NULL || instance == Py_None) {
         return Py_NewRef(self);
@@ -397,7 +396,7 @@ PyTypeObject rs_CursorMethodType = {
     .tp_dealloc = (destructor)cursor_method_dealloc,
     .tp_vectorcall_offset = offsetof(cursor_method, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_descr_get = cursor_method_get,
+    .tp_descr_get = rs__bind_like_a_function,
     .tp_repr = (reprfunc)cursor_method_repr,
     .tp_members = cursor_method_members,
 };

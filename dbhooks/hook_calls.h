@@ -19,6 +19,10 @@ extern PyMethodDef rs_hook_call_functions[];
 extern PyTypeObject rs_CursorMethodType;
 extern PyTypeObject rs_ExecuteWrapperType;
 
+/* tp_descr_get of a C method of reqscope's that sits in a class as a function would: looked
+ * up on an instance, bound to it (called with it first); on the class, itself. */
+PyObject *rs__bind_like_a_function(PyObject *self, PyObject *instance, PyObject *owner);
+
 /* Makes what the entry points need and readies the types; -1 with an exception. */
 int rs_hook_calls_init(void);
 

@@ -101,14 +101,7 @@ rs_sql_state_free(rs_sql_state *state)
         Py_XDECREF(callsite->file);
         Py_XDECREF(callsite->function);
     }
-    if (spare_state == NULL) {
-        rs_arena_reset(&state->arena);
-        spare_state = state;
-    }
-    else {
-        rs_arena_release(&state->arena);
-        rs_raw_free(state);
-    }
+    rs_arena_retire(&state->arena, state, (void **)&spare_state);
 }
 
 /* Finds or adds the call site of `frames` in `state`. Returns NULL when the table is full or

@@ -164,14 +164,7 @@ rs_cpu_state_release(rs_cpu_state *state)
     if (state == NULL || atomic_fetch_sub(&state->references, 1) != 1) {
         return;
     }
-    if (spare_state == NULL) {
-        rs_arena_reset(&state->arena);
-        spare_state = state;
-    }
-    else {
-        rs_arena_release(&state->arena);
-        rs_raw_free(state);
-    }
+    rs_arena_retire(&state->arena, state, (void **)&spare_state);
 }
 
 static uint64_t
