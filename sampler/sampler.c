@@ -21,9 +21,12 @@
  * weighting by elapsed time keeps the estimate unbiased. Signals are blocked in the thread, so
  * they keep going to Python's threads.
  *
- * Fork: a pthread_atfork handler takes the lock around fork and, in the child, where the
- * sampler thread does not exist, empties the registry and marks the thread stopped; the next
- * attach in the child starts a fresh one.
+ * Fork: a pthread_atfork handler takes the lock around fork, and reading_lock, which the thread
+ * holds while it reads stacks without the lock (and interns names and fills the code cache,
+ * which the child keeps): a fork while it reads waits until it is done, so the child never
+ * copies a table in the middle of a change (an index freed and not yet replaced, say). In the
+ * child, where the sampler thread does not exist, it empties the registry and marks the thread
+ * stopped; the next attach in the child starts a fresh one.
  *
  * The portable build (RS_PORTABLE) reads stacks with the public frame API, under the GIL
  * (portable_gil.h): each tick takes the GIL first, with the lock released, then runs the same
@@ -77,6 +80,9 @@ typedef struct {
 
 /* The registry: protected by sampler_lock. */
 static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held by the sampler thread while it reads stacks (phase 2), taken while it holds sampler_lock;
+ * the fork handler takes both, in that order. */
+static pthread_mutex_t reading_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sampler_wake = PTHREAD_COND_INITIALIZER;
 static sampled_thread threads[RS_SAMPLER_MAX_THREADS];
 /* Slots of `threads` ever used, from the first: only they are scanned (a scan of all 256 cost
@@ -446,8 +452,10 @@ tick(void)
 {
     uint64_t now_ns = rs_now_ns();
     plan_tick(now_ns);
+    pthread_mutex_lock(&reading_lock);
     pthread_mutex_unlock(&sampler_lock);
     read_planned_stacks();
+    pthread_mutex_unlock(&reading_lock);
     pthread_mutex_lock(&sampler_lock);
     record_pending(now_ns);
     atomic_fetch_add_explicit(&ticks, 1, memory_order_relaxed);
@@ -588,11 +596,13 @@ static void
 before_fork(void)
 {
     pthread_mutex_lock(&sampler_lock);
+    pthread_mutex_lock(&reading_lock);
 }
 
 static void
 after_fork_in_parent(void)
 {
+    pthread_mutex_unlock(&reading_lock);
     pthread_mutex_unlock(&sampler_lock);
 }
 
@@ -602,6 +612,7 @@ static void
 after_fork_in_child(void)
 {
     pthread_mutex_init(&sampler_lock, NULL);
+    pthread_mutex_init(&reading_lock, NULL);
     init_wake();
     for (int i = 0; i < attachment_count; i++) {
         atomic_fetch_sub(&attachments[i].state->references, 1);

@@ -186,6 +186,56 @@ def test_a_forked_child_gets_a_fresh_working_sampler():
     assert "a" in function_names(parent_report)
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forks_while_the_sampler_reads_stacks_and_names_new_code_leave_working_children():
+    """The fork handler waits for a stack read in progress, which interns names and fills the
+    code cache that the child keeps. A thread sampled every 100 us, 300 frames deep in code
+    compiled afresh each time, keeps the sampler reading and naming; each child then samples
+    code of its own and must name it, in time (a fork handler that deadlocked would hang)."""
+    stop = threading.Event()
+
+    def deep_in_new_code():
+        with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
+            serial = 0
+            while not stop.is_set():
+                namespace = {}
+                exec(compile(f"def deep_{serial}(n, f):\n"
+                             f"    return f(n - 1, f) if n else sum(range(3000))\n",
+                             f"<deep {serial}>", "exec"), namespace)
+                namespace[f"deep_{serial}"](300, namespace[f"deep_{serial}"])
+                serial += 1
+
+    churner = threading.Thread(target=deep_in_new_code)
+    churner.start()
+    try:
+        for index in range(20):
+            time.sleep(0.005)  # The churner runs and the sampler reads its stack meanwhile.
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    namespace = {"spin": spin}
+                    exec(compile(f"def child_{index}(s):\n    spin(s)\n", "<child>", "exec"),
+                         namespace)
+                    with reqscope.profile(cpu=True, on_report=None) as scope:
+                        namespace[f"child_{index}"](0.02)
+                    named = f"child_{index}" in function_names(scope.report.to_dict())
+                    status = 0 if named else 3
+                finally:
+                    os._exit(status)
+            deadline = time.monotonic() + 30
+            while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if waited[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail(f"fork {index}: the child hung")
+            assert os.waitstatus_to_exitcode(waited[1]) == 0, index
+    finally:
+        stop.set()
+        churner.join()
+
+
 def test_interpreter_exit_while_sampling_neither_crashes_nor_hangs():
     code = textwrap.dedent("""
         import threading, time, reqscope
