@@ -820,6 +820,7 @@ rs_sampler_stop(void)
         return;
     }
     stop_requested = 1;
+    uint64_t last_serial = attachment_serial;
     pthread_cond_signal(&sampler_wake);
     pthread_mutex_unlock(&sampler_lock);
     Py_BEGIN_ALLOW_THREADS
@@ -828,6 +829,12 @@ rs_sampler_stop(void)
     lock_from_python();
     running = 0;
     stop_requested = 0;
+    if (attachment_serial != last_serial) {
+        /* A scope attached while we joined (it found the thread running): a new thread serves
+         * it (and any scope the stop left, as the next attach would). One that cannot start
+         * leaves it unsampled, as at its attach; a stop cannot raise. */
+        (void)ensure_running();
+    }
     pthread_mutex_unlock(&sampler_lock);
 }
 

@@ -356,6 +356,52 @@ def test_stops_from_several_threads_at_once_never_join_the_sampler_twice():
     assert scope.report.to_dict()["cpu"]["samples"] > 0  # It starts again after all that.
 
 
+def test_a_scope_that_begins_while_a_stop_joins_the_sampler_is_sampled():
+    """A stop joins the sampler thread without the GIL; a scope another thread opens meanwhile
+    finds the thread still running and attaches, and the stop must then start a new one for
+    it. A thread asleep 400 frames deep in a scope of its own makes every tick slow to read, so
+    the join waits for one and the other thread gets the GIL inside it."""
+    deep_ready, deep_done = threading.Event(), threading.Event()
+
+    def deep_asleep(levels):
+        if levels:
+            return deep_asleep(levels - 1)
+        deep_ready.set()
+        deep_done.wait()
+
+    def deep_scope():
+        with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
+            deep_asleep(400)
+
+    deep = threading.Thread(target=deep_scope)
+    deep.start()
+    deep_ready.wait()
+    unsampled = []
+    try:
+        for attempt in range(30):
+            go, scopes = threading.Event(), []
+
+            def late_scope():
+                go.wait()
+                with reqscope.profile(cpu=True, interval=0.0001, on_report=None) as scope:
+                    spin(0.02)
+                scopes.append(scope)
+
+            late = threading.Thread(target=late_scope)
+            late.start()
+            with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
+                spin(0.002)  # The sampler runs: a tick for the stop to wait for.
+            go.set()
+            _core.sampler_stop()
+            late.join()
+            if scopes[0].report.to_dict()["cpu"]["samples"] == 0:
+                unsampled.append(attempt)
+    finally:
+        deep_done.set()
+        deep.join()
+    assert unsampled == []
+
+
 def test_tasks_a_request_spawns_are_sampled_for_it_and_not_twice():
     """asyncio.gather runs each child in a copy of the request's context: the children's CPU
     goes to the request (on CPU, under their own functions), not to a request running beside
