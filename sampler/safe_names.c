@@ -44,28 +44,36 @@ mix_word(uint64_t hash, uint64_t word)
     return hash ^ (hash >> 29);
 }
 
-/* Copies the str at `address` as UTF-8 into `out` (capacity NAME_MAX_CHARS * 4 + 1). */
+/* Copies the str at `address` as UTF-8 into `out` (capacity NAME_MAX_CHARS * 4 + 1). The head
+ * is read as far as its layout goes, no further: a short ASCII str may end its mapping, and a
+ * read of the longest layout would then fail for it on every sample. */
 static int
 read_string(const void *address, char *out)
 {
     union {
+        PyASCIIObject ascii;
         PyCompactUnicodeObject compact;
         PyUnicodeObject legacy;
     } head;
-    if (rs_safe_read(&head, address, sizeof(head)) < 0 ||
+    if (rs_safe_read(&head, address, sizeof(PyASCIIObject)) < 0 ||
         Py_TYPE((PyObject *)&head) != &PyUnicode_Type) {
         return -1;
     }
-    Py_ssize_t length = head.compact._base.length;
-    unsigned int kind = head.compact._base.state.kind;
+    Py_ssize_t length = head.ascii.length;
+    unsigned int kind = head.ascii.state.kind;
     const void *data;
-    if (head.compact._base.state.compact) {
-        data = (const char *)address + (head.compact._base.state.ascii
-                                            ? sizeof(PyASCIIObject)
-                                            : sizeof(PyCompactUnicodeObject));
+    if (head.ascii.state.compact && head.ascii.state.ascii) {
+        data = (const char *)address + sizeof(PyASCIIObject);
+    }
+    else if (head.ascii.state.compact) {
+        data = (const char *)address + sizeof(PyCompactUnicodeObject);
+    }
+    else if (rs_safe_read(&head, address, sizeof(PyUnicodeObject)) == 0 &&
+             !head.ascii.state.compact) {
+        data = head.legacy.data.any;
     }
     else {
-        data = head.legacy.data.any;
+        return -1; /* Unreadable, or changed between the two reads. */
     }
     if (length < 0 || kind < 1 || kind > 4 || kind == 3) {
         return -1;
