@@ -198,9 +198,7 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
     }
     if (state->last_sample_ns != now_ns) { /* First of its threads sampled in this tick. */
         state->ticks++;
-        if (wall_ns >= 2 * state->interval_ns) {
-            state->missed += wall_ns / state->interval_ns - 1;
-        }
+        state->tick_wall_ns += wall_ns;
     }
     state->last_sample_ns = now_ns;
     uint64_t hash = hash_names(names, depth);

@@ -58,11 +58,12 @@ typedef struct rs_cpu_state {
     _Atomic int references;
     int closed; /* Detached for good (its scope ended); attaches are refused. Under the lock. */
     uint64_t interval_ns;
-    uint64_t samples; /* Stacks recorded, one per thread per tick. */
-    uint64_t ticks;   /* Ticks that recorded at least one stack. */
-    uint64_t missed;  /* Ticks that came too late to happen, per the elapsed time. */
-    uint64_t wall_ns; /* Elapsed time the samples stand for, summed over threads. */
-    uint64_t cpu_ns;  /* CPU time of the sampled threads over the same periods. */
+    uint64_t samples;      /* Stacks recorded, one per thread per tick. */
+    uint64_t ticks;        /* Ticks that recorded at least one stack. */
+    uint64_t tick_wall_ns; /* Elapsed time the ticks stand for, once per tick: the ticks the
+                              interval asked for over it, less `ticks`, are the missed ones. */
+    uint64_t wall_ns;      /* Elapsed time the samples stand for, summed over threads. */
+    uint64_t cpu_ns;       /* CPU time of the sampled threads over the same periods. */
     uint64_t first_sample_ns, last_sample_ns;
     uint64_t dropped_stacks, truncated_stacks, unreadable;
     unsigned stack_count;

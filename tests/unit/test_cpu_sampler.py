@@ -5,6 +5,7 @@ import concurrent.futures
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -104,6 +105,78 @@ def test_samples_weigh_the_elapsed_time_they_stand_for():
     assert abs(cpu["sampled_ms"] - report["wall_ms"]) <= 25, cpu  # Within two intervals.
 
 
+def descend(levels, seconds):
+    """Recurses `levels` frames deep, then spins."""
+    if levels == 0:
+        return spin(seconds)
+    return descend(levels - 1, seconds)
+
+
+def test_late_ticks_weigh_their_whole_gap_and_the_ticks_they_stand_for_are_missed():
+    """Reading a 400-frame stack (128 of them kept) takes longer than a 100 us interval, so
+    every tick is late: fewer samples than the interval asks for, each weighing its real gap."""
+    with reqscope.profile(cpu=True, interval=0.0001, on_report=None) as scope:
+        descend(400, 0.3)
+    report = scope.report.to_dict()
+    cpu, asked = report["cpu"], report["wall_ms"] / 0.1
+    assert cpu["samples"] < 0.85 * asked, cpu  # Late indeed: the interval alone would weigh short.
+    assert abs(cpu["sampled_ms"] - report["wall_ms"]) <= 0.05 * report["wall_ms"], cpu
+    assert abs(cpu["samples"] + cpu["missed"] - asked) <= 0.1 * asked, (cpu, asked)
+    assert abs(cpu["rate_hz"] - 1000 * cpu["samples"] / cpu["sampled_ms"]) <= 0.1 * cpu["rate_hz"]
+
+
+def test_a_stack_deeper_than_128_frames_keeps_its_innermost_128_and_is_counted():
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        descend(300, 0.05)
+    report = scope.report.to_dict()
+    cpu = report["cpu"]
+    # A tick may come while the recursion is still shallow, before it or after it.
+    assert cpu["samples"] - 2 <= report["dropped"]["cpu_truncated_stacks"] <= cpu["samples"]
+    assert cpu["samples"] > 10
+    assert max(len(stack["frames"]) for stack in cpu["stacks"]) == 128
+    heaviest = max(cpu["stacks"], key=lambda stack: stack["wall_ms"])["frames"]
+    names = [cpu["frames"][number]["function"] for number in heaviest]
+    assert len(names) == 128 and names[-1] == "spin" and set(names[:-1]) == {"descend"}, names
+
+
+def test_a_scope_samples_every_millisecond_unless_asked_otherwise():
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        a(0.1)
+    cpu = scope.report.to_dict()["cpu"]
+    assert cpu["interval_ms"] == 1.0
+    assert 50 <= cpu["samples"] <= 110 and cpu["rate_hz"] >= 500, cpu
+
+
+def test_self_time_is_the_innermost_frames_and_total_time_any_frame_on_the_stack():
+    def outer(seconds):
+        a(seconds)
+        b(seconds / 2)
+
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        outer(0.06)
+    cpu = scope.report.to_dict()["cpu"]
+    functions = {f["function"].rsplit(".", 1)[-1]: f for f in cpu["functions"]}
+    sampled = cpu["sampled_ms"]
+    assert functions["spin"]["self_ms"] == functions["spin"]["total_ms"] >= 0.95 * sampled
+    assert functions["outer"]["self_ms"] <= 0.05 * sampled
+    assert functions["outer"]["total_ms"] >= 0.95 * sampled
+    assert abs(functions["a"]["total_ms"] - 2 * functions["b"]["total_ms"]) <= 0.2 * sampled
+
+
+def test_names_of_every_kind_of_str_are_read_whole():
+    """Function and file names in Latin-1, in the BMP and beyond it: the three compact layouts
+    of str other than ASCII, each copied by the sampler from its own layout."""
+    source = "def café(s):\n    spin(s)\ndef π_loop(s):\n    spin(s)\ndef 𠀀_loop(s):\n    spin(s)\n"
+    namespace = {"spin": spin}
+    exec(compile(source, "<ünïcode ☃ 𝄞>", "exec"), namespace)
+    with reqscope.profile(cpu=True, on_report=None) as scope:
+        for name in ("café", "π_loop", "𠀀_loop"):
+            namespace[name](0.02)
+    files = {f["function"]: f["file"] for f in scope.report.to_dict()["cpu"]["functions"]}
+    for name in ("café", "π_loop", "𠀀_loop"):
+        assert files.get(name) == "<ünïcode ☃ 𝄞>", files
+
+
 def test_two_threads_with_their_own_scopes_see_only_their_own_functions():
     reports = two_threads(40, 0.003)
     assert "a" in function_names(reports["first"]) and "b" not in function_names(reports["first"])
@@ -162,6 +235,8 @@ def test_console_shows_the_hottest_path_and_top_functions():
     assert "[CPU] " in text and " on CPU, " in text
     assert "hottest: " in text
     assert text.split("hottest: ")[1].splitlines()[0].endswith("> a > spin")
+    top = text.split("hottest: ")[1].splitlines()[1]
+    assert re.fullmatch(r"  self +\d+\.\d%  total +\d+\.\d%  \S+sampler_workloads\.py:\d+ spin", top), top
 
 
 def test_folded_without_cpu_samples_says_how_to_get_them():
