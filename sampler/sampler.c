@@ -198,7 +198,13 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
     }
     if (state->last_sample_ns != now_ns) { /* First of its threads sampled in this tick. */
         state->ticks++;
-        state->tick_wall_ns += wall_ns;
+        state->tick_gap_ns = 0;
+    }
+    if (wall_ns > state->tick_gap_ns) {
+        /* The tick stands for the longest gap of its threads: a worker that attached just
+         * before it has a short one, and would make the scope's ticks look on time. */
+        state->tick_wall_ns += wall_ns - state->tick_gap_ns;
+        state->tick_gap_ns = wall_ns;
     }
     state->last_sample_ns = now_ns;
     uint64_t hash = hash_names(names, depth);

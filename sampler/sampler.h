@@ -62,6 +62,7 @@ typedef struct rs_cpu_state {
     uint64_t ticks;        /* Ticks that recorded at least one stack. */
     uint64_t tick_wall_ns; /* Elapsed time the ticks stand for, once per tick: the ticks the
                               interval asked for over it, less `ticks`, are the missed ones. */
+    uint64_t tick_gap_ns;  /* The longest gap of the last tick's samples. */
     uint64_t wall_ns;      /* Elapsed time the samples stand for, summed over threads. */
     uint64_t cpu_ns;       /* CPU time of the sampled threads over the same periods. */
     uint64_t first_sample_ns, last_sample_ns;

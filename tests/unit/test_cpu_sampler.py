@@ -125,6 +125,45 @@ def test_late_ticks_weigh_their_whole_gap_and_the_ticks_they_stand_for_are_misse
     assert abs(cpu["rate_hz"] - 1000 * cpu["samples"] / cpu["sampled_ms"]) <= 0.1 * cpu["rate_hz"]
 
 
+def test_a_tick_stands_for_the_longest_gap_of_the_scopes_threads():
+    """A scope hands short tasks to a pool thread, which attaches for each one just before a
+    tick, and takes a sampler slot ahead of the scope's own thread (the slot a scope on another
+    thread left). Each tick is late (the tasks run 300 frames deep at 100 us), and it must
+    count as the scope's own thread's gap, not the worker's short one: the ticks made and
+    missed add up to those asked for over the scope's time (when the first sampled thread's gap
+    counted, they came to 0.78 of them)."""
+    def descend_then(levels, function):
+        return descend_then(levels - 1, function) if levels else function()
+
+    entered, leave = threading.Event(), threading.Event()
+
+    def earlier_scope():
+        with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
+            entered.set()
+            leave.wait()
+
+    reqscope.install(only=["threads"])
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(int).result()  # The worker exists before the scopes.
+            holder = threading.Thread(target=earlier_scope)
+            holder.start()
+            entered.wait()
+            with reqscope.profile(cpu=True, interval=0.0001, on_report=None) as scope:
+                leave.set()
+                holder.join()  # Its slot is free for the worker's attaches.
+                end = time.perf_counter() + 0.3
+                while time.perf_counter() < end:
+                    pool.submit(descend_then, 300, lambda: spin(0.0003)).result()
+    finally:
+        reqscope.uninstall()
+    report = scope.report.to_dict()
+    cpu, asked = report["cpu"], report["wall_ms"] / 0.1
+    ticks = cpu["rate_hz"] * report["wall_ms"] / 1000
+    assert ticks < 0.8 * asked, cpu  # Late indeed.
+    assert abs(ticks + cpu["missed"] - asked) <= 0.1 * asked, (ticks, cpu["missed"], asked)
+
+
 def test_a_stack_deeper_than_128_frames_keeps_its_innermost_128_and_is_counted():
     with reqscope.profile(cpu=True, on_report=None) as scope:
         descend(300, 0.05)
