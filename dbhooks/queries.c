@@ -12,20 +12,12 @@
  */
 #include "queries.h"
 
+#include "arena_hash.h" /* The tables live in their state's arena; protected by the GIL. */
 #include "clock.h"
 #include "fingerprint_cache.h"
 #include "params.h"
 #include "rawalloc.h"
 #include "utf8.h"
-
-/* uthash's own allocations (its table and buckets) come from the arena of the state being added
- * to, like the entries: table_arena names it, set before each HASH_ADD. Nothing is given back
- * before the arena's reset. Protected by the GIL. */
-static rs_arena *table_arena;
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(size) rs_arena_alloc(table_arena, size)
-#define uthash_free(ptr, size) ((void)(ptr))
 
 static inline uint64_t
 combine(uint64_t hash, uint64_t value)
@@ -130,8 +122,7 @@ intern_callsite(rs_sql_state *state, uint64_t hash, const rs_frame_ref *frames, 
     callsite->hash = hash;
     callsite->depth = depth;
     callsite->frames = copy;
-    table_arena = &state->arena;
-    HASH_ADD(hh, state->callsites, hash, sizeof(callsite->hash), callsite);
+    RS_ARENA_HASH_ADD(&state->arena, state->callsites, hash, sizeof(callsite->hash), callsite);
     if (RS_HASH_ADD_FAILED(callsite)) {
         state->dropped.memory++;
         return NULL;
@@ -169,8 +160,8 @@ intern_query(rs_sql_state *state, const rs_fingerprint *fp, int own_text)
     query->text = text;
     query->kind = fp->kind;
     query->fp_flags = fp->flags;
-    table_arena = &state->arena;
-    HASH_ADD(hh, state->queries, fingerprint, sizeof(query->fingerprint), query);
+    RS_ARENA_HASH_ADD(&state->arena, state->queries, fingerprint, sizeof(query->fingerprint),
+                      query);
     if (RS_HASH_ADD_FAILED(query)) {
         state->dropped.memory++;
         return NULL;
@@ -200,8 +191,7 @@ intern_site_use(rs_sql_state *state, rs_sql_query *query, rs_sql_callsite *calls
     use->key = key;
     use->query = query;
     use->callsite = callsite;
-    table_arena = &state->arena;
-    HASH_ADD(hh, state->site_uses, key, sizeof(use->key), use);
+    RS_ARENA_HASH_ADD(&state->arena, state->site_uses, key, sizeof(use->key), use);
     if (RS_HASH_ADD_FAILED(use)) {
         state->dropped.memory++;
         return NULL;

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena_hash.h" /* The stack tables: sampler_lock protects their adds. */
 #include "clock.h"
 #ifndef RS_PORTABLE
 #include "code_cache.h"
@@ -133,14 +134,6 @@ static uint32_t stack_names[RS_STACK_MAX_DEPTH];
  * malloc arena, under that arena's lock). Protected by the GIL, which both hold. */
 static rs_cpu_state *spare_state;
 
-/* The arena uthash's own allocations (the stack table) come from: the state record_sample
- * adds to. Protected by sampler_lock, under which only the sampler adds. */
-static rs_arena *table_arena;
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(size) rs_arena_alloc(table_arena, size)
-#define uthash_free(ptr, size) ((void)(ptr))
-
 rs_cpu_state *
 rs_cpu_state_new(uint64_t interval_ns)
 {
@@ -224,8 +217,7 @@ record_sample(rs_cpu_state *state, const uint32_t *names, int depth, int truncat
         stack->hash = hash;
         stack->depth = (uint32_t)depth;
         memcpy(stack->names, names, sizeof(uint32_t) * depth);
-        table_arena = &state->arena;
-        HASH_ADD(hh, state->stacks, hash, sizeof(stack->hash), stack);
+        RS_ARENA_HASH_ADD(&state->arena, state->stacks, hash, sizeof(stack->hash), stack);
         if (RS_HASH_ADD_FAILED(stack)) {
             state->dropped_stacks++;
             return;
