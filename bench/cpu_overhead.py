@@ -53,8 +53,7 @@ import reqscope
 from reqscope import _core
 from reqscope.hooks import django as django_hook
 
-from interleave import compare
-from table import overhead_table
+from table import measure_overhead
 from workloads import call_heavy, django_view
 
 INTERVAL_SECONDS = 0.001
@@ -339,11 +338,8 @@ class DjangoConnections:
 
 def measure(title, workload_variants, names, rounds, runs, warm_up_runs, targets):
     """The overhead table of the variants ``names`` (the baseline first), interleaved."""
-    chosen = {name: workload_variants[name] for name in names}
-    outcomes = compare({name: timed for name, (timed, _) in chosen.items()}, BASELINE, rounds)
-    checks = {name: checked for name, (_, checked) in chosen.items()}
-    return overhead_table(title, outcomes, checks, BASELINE, targets, rounds, runs,
-                          warm_up=f"{warm_up_runs} run(s)")
+    return measure_overhead(title, {name: workload_variants[name] for name in names}, BASELINE,
+                            targets, rounds, runs, warm_up=f"{warm_up_runs} run(s)")
 
 
 def tables(title, workload_variants, runs, warm_up_runs, rounds, peer_rounds):

@@ -35,8 +35,7 @@ import tracemalloc
 import reqscope
 from reqscope import _core
 
-from interleave import compare
-from table import overhead_table
+from table import measure_overhead
 from workloads import alloc_heavy, django_view
 # The memory tests' helpers (bench/run.py puts the work tree on the path).
 from tests.unit.helpers.allocators import allocators_now, compile_passthrough
@@ -280,13 +279,6 @@ def peer_variants(run, runs, folder, prefix):
     return result
 
 
-def measure(title, workload_variants, rounds, runs, targets):
-    outcomes = compare({name: timed for name, (timed, _) in workload_variants.items()},
-                       BASELINE, rounds)
-    checks = {name: checked for name, (_, checked) in workload_variants.items()}
-    return overhead_table(title, outcomes, checks, BASELINE, targets, rounds, runs)
-
-
 def django_request():
     client = django_view.setup_django()
     django_view.fill_database("default")
@@ -309,12 +301,13 @@ def run():
     tables = []
     with tempfile.TemporaryDirectory(prefix="reqscope-memray-") as folder:
         for title, workload, runs, unit, prefix in workloads:
-            tables.append(measure(f"Memory tracer overhead, {title} ({unit}): reqscope",
-                                  close_variants(workload, runs, passthrough), CLOSE_ROUNDS,
-                                  runs, TARGETS))
+            tables.append(measure_overhead(
+                f"Memory tracer overhead, {title} ({unit}): reqscope",
+                close_variants(workload, runs, passthrough), BASELINE, TARGETS, CLOSE_ROUNDS,
+                runs))
             # The targets are judged in the close table: 15 rounds cannot resolve 3%.
-            tables.append(measure(f"Memory tracer overhead, {title} ({unit}): the peers",
-                                  peer_variants(workload, runs, folder, prefix), PEER_ROUNDS,
-                                  runs, {}))
+            tables.append(measure_overhead(
+                f"Memory tracer overhead, {title} ({unit}): the peers",
+                peer_variants(workload, runs, folder, prefix), BASELINE, {}, PEER_ROUNDS, runs))
     remove_hooks()
     return tables

@@ -1,5 +1,7 @@
 """The side-by-side table each benchmark prints: a title, aligned columns, notes below."""
 
+from interleave import compare
+
 
 class Table:
     """Rows of already formatted cells; the first column is left-aligned, the others right."""
@@ -74,3 +76,13 @@ def overhead_table(title, outcomes, checks, baseline_name, targets, rounds, runs
                       target_verdict(targets.get(name), outcome, baseline)]
         table.add_row(*cells, checks[name])
     return table
+
+
+def measure_overhead(title, variants, baseline_name, targets, rounds, runs, warm_up=""):
+    """Times ``variants`` ({name: (batch function, what its check saw)}, the baseline first)
+    in ``rounds`` interleaved rounds (interleave.compare); their overhead_table."""
+    outcomes = compare({name: timed for name, (timed, _) in variants.items()}, baseline_name,
+                       rounds)
+    checks = {name: checked for name, (_, checked) in variants.items()}
+    return overhead_table(title, outcomes, checks, baseline_name, targets, rounds, runs,
+                          warm_up)
