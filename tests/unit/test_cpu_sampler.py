@@ -105,18 +105,18 @@ def test_samples_weigh_the_elapsed_time_they_stand_for():
     assert abs(cpu["sampled_ms"] - report["wall_ms"]) <= 25, cpu  # Within two intervals.
 
 
-def descend(levels, seconds):
-    """Recurses `levels` frames deep, then spins."""
+def descend(levels, function, *arguments):
+    """Recurses `levels` frames deep, then calls ``function(*arguments)``."""
     if levels == 0:
-        return spin(seconds)
-    return descend(levels - 1, seconds)
+        return function(*arguments)
+    return descend(levels - 1, function, *arguments)
 
 
 def test_late_ticks_weigh_their_whole_gap_and_the_ticks_they_stand_for_are_missed():
     """Reading a 400-frame stack (128 of them kept) takes longer than a 100 us interval, so
     every tick is late: fewer samples than the interval asks for, each weighing its real gap."""
     with reqscope.profile(cpu=True, interval=0.0001, on_report=None) as scope:
-        descend(400, 0.3)
+        descend(400, spin, 0.3)
     report = scope.report.to_dict()
     cpu, asked = report["cpu"], report["wall_ms"] / 0.1
     assert cpu["samples"] < 0.85 * asked, cpu  # Late indeed: the interval alone would weigh short.
@@ -132,9 +132,6 @@ def test_a_tick_stands_for_the_longest_gap_of_the_scopes_threads():
     count as the scope's own thread's gap, not the worker's short one: the ticks made and
     missed add up to those asked for over the scope's time (when the first sampled thread's gap
     counted, they came to 0.78 of them)."""
-    def descend_then(levels, function):
-        return descend_then(levels - 1, function) if levels else function()
-
     entered, leave = threading.Event(), threading.Event()
 
     def earlier_scope():
@@ -154,7 +151,7 @@ def test_a_tick_stands_for_the_longest_gap_of_the_scopes_threads():
                 holder.join()  # Its slot is free for the worker's attaches.
                 end = time.perf_counter() + 0.3
                 while time.perf_counter() < end:
-                    pool.submit(descend_then, 300, lambda: spin(0.0003)).result()
+                    pool.submit(descend, 300, spin, 0.0003).result()
     finally:
         reqscope.uninstall()
     report = scope.report.to_dict()
@@ -166,7 +163,7 @@ def test_a_tick_stands_for_the_longest_gap_of_the_scopes_threads():
 
 def test_a_stack_deeper_than_128_frames_keeps_its_innermost_128_and_is_counted():
     with reqscope.profile(cpu=True, on_report=None) as scope:
-        descend(300, 0.05)
+        descend(300, spin, 0.05)
     report = scope.report.to_dict()
     cpu = report["cpu"]
     # A tick may come while the recursion is still shallow, before it or after it.
@@ -477,15 +474,13 @@ def test_a_scope_that_begins_while_a_stop_joins_the_sampler_is_sampled():
     the join waits for one and the other thread gets the GIL inside it."""
     deep_ready, deep_done = threading.Event(), threading.Event()
 
-    def deep_asleep(levels):
-        if levels:
-            return deep_asleep(levels - 1)
+    def asleep():
         deep_ready.set()
         deep_done.wait()
 
     def deep_scope():
         with reqscope.profile(cpu=True, interval=0.0001, on_report=None):
-            deep_asleep(400)
+            descend(400, asleep)
 
     deep = threading.Thread(target=deep_scope)
     deep.start()
